@@ -1,0 +1,59 @@
+# The two commands a newcomer needs:
+#   make serve   build ./bin/fletch and serve the example UDFs
+#   make test    run every test, Go and Python (builds its own venv)
+
+GO      ?= go
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := bin/fletch
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+PY      := $(VENV)/bin/python
+
+.PHONY: all build serve test test-go test-python lint bench fuzz clean FORCE
+
+all: build
+
+build: $(BIN)
+
+$(BIN): FORCE
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/fletch
+
+serve: build
+	./$(BIN) serve
+
+# The venv holds the pinned test dependencies from PyPI.
+$(VENV)/.installed: clients/python/requirements-test.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "the Python tests need python3 >= 3.10 (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r clients/python/requirements-test.txt
+	touch $@
+
+test: lint test-go test-python
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+test-python: build $(VENV)/.installed
+	FLETCH_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest -q clients/python/tests
+
+# Go exchange benchmarks beside the bare arrow-go echo baseline, summarised
+# as medians and ratios (see docs/benchmarks.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 20x -count 6 ./benchmarks/ | tee /dev/stderr | \
+	  $(GO) run ./benchmarks/cmd/benchratio -metric rows/s \
+	    -pair Exchange/fletch/echo_int64=Exchange/baseline-echo/1col \
+	    -pair Exchange/fletch/add_int64=Exchange/baseline-echo/2col
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseType -fuzztime 30s ./udfcatalog
+
+clean:
+	rm -rf bin $(VENV)
+
+FORCE:

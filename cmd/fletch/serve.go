@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fletch-udf/fletch/exec"
+	"github.com/fletch-udf/fletch/flightsrv"
+	"github.com/fletch-udf/fletch/udfcatalog"
+)
+
+type serveConfig struct {
+	listen          string
+	logLevel        string
+	logFormat       string
+	maxMessageBytes byteSize
+	maxBatchRows    int
+	maxBatchBytes   byteSize
+	drainTimeout    time.Duration
+	noBuiltins      bool
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8815", "`address` to listen on (host:port)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: trace, debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log `format`: text or json")
+	c.maxMessageBytes = flightsrv.DefaultMaxMessageBytes
+	fs.Var(&c.maxMessageBytes, "max-message-bytes", "largest gRPC `size` accepted or sent, e.g. 256MiB")
+	fs.IntVar(&c.maxBatchRows, "max-batch-rows", flightsrv.DefaultMaxBatchRows, "input batches with more `rows` are sliced before execution")
+	c.maxBatchBytes = flightsrv.DefaultMaxBatchBytes
+	fs.Var(&c.maxBatchBytes, "max-batch-bytes", "input batches larger than `size` are sliced before execution")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", flightsrv.DefaultDrainTimeout, "on SIGINT/SIGTERM, how long open exchanges may finish before they are cancelled")
+	fs.BoolVar(&c.noBuiltins, "no-builtins", false, "do not serve the built-in Go functions")
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("fletch serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.flags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: fletch serve [flags]\n\nEvery flag can also be set by its environment variable, e.g. --max-batch-rows by %s.\n\n", envName("max-batch-rows"))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{msg: err.Error(), reported: true} // flag has printed it
+	}
+	if fs.NArg() > 0 {
+		return &usageError{msg: fmt.Sprintf("unexpected arguments: %q", fs.Args())}
+	}
+	if err := applyEnv(fs); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.logLevel, cfg.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.maxBatchRows <= 0 {
+		return &usageError{msg: fmt.Sprintf("--max-batch-rows must be positive, got %d", cfg.maxBatchRows)}
+	}
+
+	mem := memory.NewGoAllocator()
+	catalog := udfcatalog.NewRegistry()
+	native := exec.NewNative(mem)
+	if !cfg.noBuiltins {
+		if err := native.Register(catalog, exec.Builtins()...); err != nil {
+			return fmt.Errorf("register built-in functions: %w", err)
+		}
+	}
+	for _, fn := range catalog.List() {
+		log.Info("function", "signature", fn.Signature(), "language", fn.Language, "version", fn.Version)
+	}
+
+	srv := flightsrv.New(catalog, exec.NewRouter(native).Open, mem, flightsrv.Options{
+		Logger:          log.Named("flight"),
+		MaxMessageBytes: int(cfg.maxMessageBytes),
+		MaxBatchRows:    cfg.maxBatchRows,
+		MaxBatchBytes:   int(cfg.maxBatchBytes),
+		DrainTimeout:    cfg.drainTimeout,
+	})
+	lis, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return srv.Serve(ctx, lis)
+}
+
+func newLogger(level, format string, out io.Writer) (hclog.Logger, error) {
+	lvl := hclog.LevelFromString(level)
+	if lvl == hclog.NoLevel {
+		return nil, &usageError{msg: fmt.Sprintf("--log-level %q: want trace, debug, info, warn or error", level)}
+	}
+	if format != "text" && format != "json" {
+		return nil, &usageError{msg: fmt.Sprintf("--log-format %q: want text or json", format)}
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "fletch",
+		Level:      lvl,
+		JSONFormat: format == "json",
+		Output:     out,
+	}), nil
+}

@@ -1,0 +1,40 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/fletch-udf/fletch/udfcatalog"
+)
+
+// Session evaluates the batches of one exchange with one UDF.
+type Session interface {
+	// Process returns the output for one input batch that has the UDF's
+	// input schema. The caller releases the result.
+	Process(ctx context.Context, in arrow.RecordBatch) (arrow.RecordBatch, error)
+	// Parallelism is how many Process calls may run at once.
+	Parallelism() int
+	// Close releases the session's resources.
+	Close() error
+}
+
+// Router opens sessions on the executor for each UDF's language.
+type Router struct {
+	native *Native
+}
+
+// NewRouter routes Go UDFs to native.
+func NewRouter(native *Native) *Router {
+	return &Router{native: native}
+}
+
+// Open starts a session for fn.
+func (r *Router) Open(ctx context.Context, fn *udfcatalog.UDF) (Session, error) {
+	switch fn.Language {
+	case udfcatalog.LanguageGo:
+		return r.native.Open(ctx, fn)
+	}
+	return nil, fmt.Errorf("%w: no executor for %s UDF %s", udfcatalog.ErrUnavailable, fn.Language, fn.Name)
+}

@@ -1,0 +1,152 @@
+package flightsrv
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/fletch-udf/fletch/udfcatalog"
+)
+
+// Catalog resolves UDF names.
+type Catalog interface {
+	// Lookup returns the UDF called name or an error matching
+	// udfcatalog.ErrNotFound.
+	Lookup(name string) (*udfcatalog.UDF, error)
+	// List returns every UDF, sorted by name.
+	List() []*udfcatalog.UDF
+}
+
+// Session evaluates the batches of one exchange with one UDF.
+type Session interface {
+	// Process returns the output for one input batch that has the UDF's
+	// input schema. The caller releases the result.
+	Process(ctx context.Context, in arrow.RecordBatch) (arrow.RecordBatch, error)
+	// Parallelism is how many Process calls may run at once.
+	Parallelism() int
+	// Close releases the session's resources.
+	Close() error
+}
+
+// Options configure a Server. Zero values take the defaults shown.
+type Options struct {
+	// Logger receives request and lifecycle logs; default: discard.
+	Logger hclog.Logger
+	// MaxMessageBytes bounds one gRPC message in either direction; default 256 MiB.
+	MaxMessageBytes int
+	// MaxBatchRows bounds the rows of one call to a Session; larger input
+	// batches are sliced and their outputs joined again. Default 65536.
+	MaxBatchRows int
+	// MaxBatchBytes bounds the bytes of one call likewise; default 16 MiB.
+	MaxBatchBytes int
+	// DrainTimeout bounds how long Serve waits for open exchanges after its
+	// context ends before cancelling them; default 30 s.
+	DrainTimeout time.Duration
+}
+
+// Defaults for Options.
+const (
+	DefaultMaxMessageBytes = 256 << 20
+	DefaultMaxBatchRows    = 1 << 16
+	DefaultMaxBatchBytes   = 16 << 20
+	DefaultDrainTimeout    = 30 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if o.MaxBatchRows <= 0 {
+		o.MaxBatchRows = DefaultMaxBatchRows
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
+	return o
+}
+
+// Server serves a catalog of UDFs over Arrow Flight.
+type Server struct {
+	flight.BaseFlightServer
+
+	catalog Catalog
+	open    func(context.Context, *udfcatalog.UDF) (Session, error)
+	mem     memory.Allocator
+	opts    Options
+	log     hclog.Logger
+
+	grpc   *grpc.Server
+	health *health.Server
+	// readers tracks exchange reader goroutines, which may outlive their
+	// handler until gRPC cancels the stream; Serve waits for them.
+	readers sync.WaitGroup
+}
+
+var _ flight.FlightServer = (*Server)(nil)
+
+// New returns a Server over catalog. open starts a Session for one
+// exchange; S lets executors return their own session type. Batches are
+// allocated from mem.
+func New[S Session](catalog Catalog, open func(context.Context, *udfcatalog.UDF) (S, error), mem memory.Allocator, opts Options) *Server {
+	opts = opts.withDefaults()
+	s := &Server{
+		catalog: catalog,
+		open: func(ctx context.Context, fn *udfcatalog.UDF) (Session, error) {
+			sess, err := open(ctx, fn)
+			if err != nil {
+				return nil, err
+			}
+			return sess, nil
+		},
+		mem:    mem,
+		opts:   opts,
+		log:    opts.Logger,
+		health: health.NewServer(),
+	}
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
+		grpc.MaxSendMsgSize(opts.MaxMessageBytes),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.streamInterceptor),
+	)
+	flight.RegisterFlightServiceServer(s.grpc, s)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	return s
+}
+
+// lookup resolves a descriptor to a UDF.
+func (s *Server) lookup(desc *flight.FlightDescriptor) (*udfcatalog.UDF, error) {
+	name, err := functionName(desc)
+	if err != nil {
+		return nil, err
+	}
+	return s.catalog.Lookup(name)
+}
+
+// functionName reads the UDF name from a PATH [name] descriptor.
+func functionName(desc *flight.FlightDescriptor) (string, error) {
+	switch {
+	case desc == nil:
+		return "", fmt.Errorf("%w: no flight descriptor; send PATH [function name]", errBadRequest)
+	case desc.Type != flight.DescriptorPATH:
+		return "", fmt.Errorf("%w: descriptor type %s is not supported; send PATH [function name]", errBadRequest, desc.Type)
+	case len(desc.Path) != 1:
+		return "", fmt.Errorf("%w: descriptor path has %d elements; want exactly one, the function name", errBadRequest, len(desc.Path))
+	}
+	return desc.Path[0], nil
+}

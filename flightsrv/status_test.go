@@ -1,0 +1,54 @@
+package flightsrv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/fletch-udf/fletch/udfcatalog"
+)
+
+func TestToStatus(t *testing.T) {
+	tests := []struct {
+		err  error
+		code codes.Code
+	}{
+		{context.Canceled, codes.Canceled},
+		{context.DeadlineExceeded, codes.DeadlineExceeded},
+		{&udfcatalog.NotFoundError{Name: "f"}, codes.NotFound},
+		{udfcatalog.ErrSchemaMismatch, codes.InvalidArgument},
+		{udfcatalog.ErrTypeSyntax, codes.InvalidArgument},
+		{errBadRequest, codes.InvalidArgument},
+		{errMalformedIPC, codes.InvalidArgument},
+		{errTooLarge, codes.ResourceExhausted},
+		{errUnknownAction, codes.Unimplemented},
+		{udfcatalog.ErrFunctionFailed, codes.Unknown},
+		{udfcatalog.ErrWorkerCrashed, codes.Aborted},
+		{udfcatalog.ErrUnavailable, codes.Unavailable},
+		{udfcatalog.ErrBadOutput, codes.Internal},
+		{panicError("boom"), codes.Internal},
+		{errors.New("anything else"), codes.Internal},
+		{fromRecv(status.Error(codes.ResourceExhausted, "grpc: received message larger than max (9 vs. 8)")), codes.ResourceExhausted},
+		{fromRecv(status.Error(codes.Canceled, "context canceled")), codes.Canceled},
+		{fromRecv(status.Error(codes.Unavailable, "transport is closing")), codes.Internal},
+	}
+	for _, tt := range tests {
+		for _, err := range []error{tt.err, fmt.Errorf("batch 3: %w", tt.err), fmt.Errorf("outer: %w", fmt.Errorf("inner: %w", tt.err))} {
+			got := status.Convert(toStatus(err))
+			if got.Code() != tt.code || got.Message() != err.Error() {
+				t.Errorf("toStatus(%v) = %s %q, want %s with the error's text", err, got.Code(), got.Message(), tt.code)
+			}
+		}
+	}
+	if toStatus(nil) != nil {
+		t.Error("toStatus(nil) != nil")
+	}
+	bare := status.Error(codes.PermissionDenied, "no")
+	if got := toStatus(bare); status.Code(got) != codes.PermissionDenied {
+		t.Errorf("a bare status passes through unchanged, got %v", got)
+	}
+}
