@@ -4,23 +4,34 @@
 
 GO      ?= go
 PYTHON  ?= python3
+# The platform to build for; bundlegen fetches the pinned pyarrow wheels for it.
+TARGET_GOOS   ?= $(shell $(GO) env GOOS)
+TARGET_GOARCH ?= $(shell $(GO) env GOARCH)
 VENV    ?= .venv
 BIN     := bin/fletch
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PY      := $(VENV)/bin/python
 
-.PHONY: all build serve test test-go test-python lint bench fuzz clean FORCE
+.PHONY: all build bundle serve test test-go test-python lint lint-go lint-python bench fuzz clean FORCE
 
 all: build
 
 build: $(BIN)
 
-$(BIN): FORCE
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/fletch
+# Unpack the pinned pyarrow wheels for the target platform into
+# pybridge/bundle, which the binary embeds (a no-op when up to date).
+# Platforms without pins build without it: Python UDFs then need --python.
+bundle:
+	GOOS= GOARCH= $(GO) run ./pybridge/internal/bundlegen -lock pybridge/bundle.lock.json \
+	  -goos $(TARGET_GOOS) -goarch $(TARGET_GOARCH) -out pybridge/bundle -allow-missing
+
+$(BIN): bundle FORCE
+	GOOS=$(TARGET_GOOS) GOARCH=$(TARGET_GOARCH) CGO_ENABLED=0 \
+	  $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/fletch
 
 serve: build
-	./$(BIN) serve
+	./$(BIN) serve --udf-dir examples/udfs
 
 # The venv holds the pinned test dependencies from PyPI.
 $(VENV)/.installed: clients/python/requirements-test.txt
@@ -31,16 +42,23 @@ $(VENV)/.installed: clients/python/requirements-test.txt
 
 test: lint test-go test-python
 
-lint:
+lint: lint-go lint-python
+
+lint-go:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test-go:
+lint-python: $(VENV)/.installed
+	cd clients/python && $(CURDIR)/$(PY) -m ruff check src tests && \
+	  $(CURDIR)/$(PY) -m ruff format --check src tests && \
+	  $(CURDIR)/$(PY) -m mypy --strict src
+
+test-go: bundle
 	$(GO) test -race -count=1 ./...
 
 test-python: build $(VENV)/.installed
-	FLETCH_BIN=$(CURDIR)/$(BIN) $(PY) -m pytest -q clients/python/tests
+	cd clients/python && FLETCH_BIN=$(CURDIR)/$(BIN) $(CURDIR)/$(PY) -m pytest -q tests
 
 # Go exchange benchmarks beside the bare arrow-go echo baseline, summarised
 # as medians and ratios (see docs/benchmarks.md).

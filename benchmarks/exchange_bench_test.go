@@ -169,7 +169,7 @@ func startFletch(b *testing.B, mem memory.Allocator) string {
 	if err := native.Register(reg, exec.Builtins()...); err != nil {
 		b.Fatal(err)
 	}
-	srv := flightsrv.New(reg, exec.NewRouter(native).Open, mem, flightsrv.Options{MaxMessageBytes: maxMsg})
+	srv := flightsrv.New(reg, exec.NewRouter(native, nil).Open, mem, flightsrv.Options{MaxMessageBytes: maxMsg})
 	lis := listen(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)

@@ -23,11 +23,13 @@ type Session interface {
 // Router opens sessions on the executor for each UDF's language.
 type Router struct {
 	native *Native
+	python *Python
 }
 
-// NewRouter routes Go UDFs to native.
-func NewRouter(native *Native) *Router {
-	return &Router{native: native}
+// NewRouter routes Go UDFs to native and Python UDFs to python, which may
+// be nil when no Python runtime is configured.
+func NewRouter(native *Native, python *Python) *Router {
+	return &Router{native: native, python: python}
 }
 
 // Open starts a session for fn.
@@ -35,6 +37,10 @@ func (r *Router) Open(ctx context.Context, fn *udfcatalog.UDF) (Session, error) 
 	switch fn.Language {
 	case udfcatalog.LanguageGo:
 		return r.native.Open(ctx, fn)
+	case udfcatalog.LanguagePython:
+		if r.python != nil {
+			return r.python.Open(ctx, fn)
+		}
 	}
 	return nil, fmt.Errorf("%w: no executor for %s UDF %s", udfcatalog.ErrUnavailable, fn.Language, fn.Name)
 }

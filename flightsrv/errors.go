@@ -45,7 +45,7 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, udfcatalog.ErrTimeout):
 		code = codes.DeadlineExceeded
 	case errors.Is(err, udfcatalog.ErrNotFound):
 		code = codes.NotFound

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/util"
 
+	"github.com/fletch-udf/fletch/internal/arrowsafe"
 	"github.com/fletch-udf/fletch/udfcatalog"
 )
 
@@ -171,32 +172,17 @@ func (s *Server) prepare(ctx context.Context, plan *udfcatalog.InputPlan, batch 
 	return s.split(in), nil
 }
 
-// validate checks untrusted input before anything reads it: the row count
-// agrees with every column, and every buffer is consistent.
-func (s *Server) validate(rec arrow.RecordBatch) (err error) {
-	rows := rec.NumRows()
-	if rows < 0 {
-		return fmt.Errorf("negative row count %d", rows)
-	}
-	for i, col := range rec.Columns() {
-		if int64(col.Len()) != rows {
-			return fmt.Errorf("column %d has %d rows but the batch has %d", i, col.Len(), rows)
-		}
-	}
+// validate checks untrusted input before anything reads it.
+func (s *Server) validate(rec arrow.RecordBatch) error {
 	// Zero-column and null-typed batches carry a row count but no data, so
 	// bound them by what an 8-byte-wide output of the largest message could
 	// hold; any other column needs at least a bit per row.
+	rows := rec.NumRows()
 	if limit := max(int64(s.opts.MaxBatchRows), int64(s.opts.MaxMessageBytes)/8); rows > limit && rows > 8*util.TotalRecordSize(rec) {
 		return fmt.Errorf("%d rows with only %d bytes of data; such batches may have at most %d rows (--max-message-bytes / 8)",
 			rows, util.TotalRecordSize(rec), limit)
 	}
-	// arrow-go's validation itself can panic on bad offsets; that too is bad input.
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("invalid array data: %v", p)
-		}
-	}()
-	return array.ValidateRecordFull(rec)
+	return arrowsafe.Validate(rec)
 }
 
 // split slices rec to at most MaxBatchRows rows and about MaxBatchBytes

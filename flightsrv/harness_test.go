@@ -50,7 +50,7 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	if err := native.Register(reg, append(exec.Builtins(), cfg.fns...)...); err != nil {
 		t.Fatalf("register: %v", err)
 	}
-	router := exec.NewRouter(native)
+	router := exec.NewRouter(native, nil)
 	open := router.Open
 	if cfg.wrap != nil {
 		open = func(ctx context.Context, fn *udfcatalog.UDF) (exec.Session, error) {

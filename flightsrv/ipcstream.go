@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/fletch-udf/fletch/internal/arrowsafe"
 )
 
 // messageReader feeds an IPC reader from a DoExchange stream. Unlike
@@ -18,15 +20,15 @@ import (
 // descriptor-only first message that C++ and pyarrow clients send, and
 // app_metadata-only messages mid-stream.
 type messageReader struct {
-	stream          flight.DataStreamReader
-	pending         *flight.FlightData // the first message, already received
-	maxDecompressed int64
-	msg             *ipc.Message
-	refs            atomic.Int64
+	stream  flight.DataStreamReader
+	pending *flight.FlightData // the first message, already received
+	check   arrowsafe.Checker
+	msg     *ipc.Message
+	refs    atomic.Int64
 }
 
 func newMessageReader(stream flight.DataStreamReader, first *flight.FlightData, maxDecompressed int64) *messageReader {
-	r := &messageReader{stream: stream, pending: first, maxDecompressed: maxDecompressed}
+	r := &messageReader{stream: stream, pending: first, check: arrowsafe.Checker{MaxDecompressed: maxDecompressed}}
 	r.refs.Store(1)
 	return r
 }
@@ -51,7 +53,7 @@ func (r *messageReader) Message() (*ipc.Message, error) {
 			}
 			continue
 		}
-		if err := checkMessage(fd.DataHeader, fd.DataBody, r.maxDecompressed); err != nil {
+		if err := r.check.Check(fd.DataHeader, fd.DataBody); err != nil {
 			return nil, fmt.Errorf("%w: %w", errMalformedIPC, err)
 		}
 		r.releaseMsg()

@@ -28,6 +28,7 @@ func TestToStatus(t *testing.T) {
 		{errUnknownAction, codes.Unimplemented},
 		{udfcatalog.ErrFunctionFailed, codes.Unknown},
 		{udfcatalog.ErrWorkerCrashed, codes.Aborted},
+		{udfcatalog.ErrTimeout, codes.DeadlineExceeded},
 		{udfcatalog.ErrUnavailable, codes.Unavailable},
 		{udfcatalog.ErrBadOutput, codes.Internal},
 		{panicError("boom"), codes.Internal},

@@ -205,12 +205,6 @@ func conformAt(path string, got, want arrow.DataType) (conversion, error) {
 	if lossless(got, want) {
 		return cast, nil
 	}
-	if got.ID() == arrow.DICTIONARY {
-		if _, err := conformAt(path, got.(*arrow.DictionaryType).ValueType, want); err == nil &&
-			compute.CanCast(got, want) {
-			return cast, nil
-		}
-	}
 	if isListLike(got) && isListLike(want) {
 		if _, err := conformAt(join(path, "item"), listElem(got), listElem(want)); err != nil {
 			return 0, err

@@ -18,6 +18,8 @@ var (
 	ErrUnavailable = errors.New("executor unavailable")
 	// ErrWorkerCrashed: the process running the function died mid-call.
 	ErrWorkerCrashed = errors.New("worker crashed")
+	// ErrTimeout: the function did not finish within its time limit.
+	ErrTimeout = errors.New("function timed out")
 )
 
 // FunctionError is a failure of the user's function on one batch. It

@@ -75,3 +75,18 @@ func formatBytes(n int64) string {
 	}
 	return strconv.FormatInt(n, 10)
 }
+
+// stringList is a repeatable flag. From an environment variable it takes
+// a list separated like PATH (":" on Unix).
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, string(os.PathListSeparator)) }
+
+func (l *stringList) Set(s string) error {
+	for _, part := range strings.Split(s, string(os.PathListSeparator)) {
+		if part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}

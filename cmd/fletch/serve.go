@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -26,6 +27,12 @@ type serveConfig struct {
 	maxBatchBytes   byteSize
 	drainTimeout    time.Duration
 	noBuiltins      bool
+	udfDirs         stringList
+	python          string
+	workers         int
+	strict          bool
+	stateDir        string
+	callTimeout     time.Duration
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -39,6 +46,12 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.Var(&c.maxBatchBytes, "max-batch-bytes", "input batches larger than `size` are sliced before execution")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", flightsrv.DefaultDrainTimeout, "on SIGINT/SIGTERM, how long open exchanges may finish before they are cancelled")
 	fs.BoolVar(&c.noBuiltins, "no-builtins", false, "do not serve the built-in Go functions")
+	fs.Var(&c.udfDirs, "udf-dir", "serve the Python UDFs of every *.py module in `dir` (repeatable)")
+	fs.StringVar(&c.python, "python", "", "run Python UDFs with this interpreter or venv `path` instead of the embedded one")
+	fs.IntVar(&c.workers, "workers", runtime.NumCPU(), "number of Python worker `processes`")
+	fs.BoolVar(&c.strict, "strict", false, "fail to start if any Python module fails to import")
+	fs.StringVar(&c.stateDir, "state-dir", "", "`dir` for the extracted embedded Python (default: the user cache dir, e.g. ~/.cache/fletch)")
+	fs.DurationVar(&c.callTimeout, "call-timeout", 60*time.Second, "a Python UDF call taking longer is cancelled and its worker replaced")
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -69,6 +82,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.maxBatchRows <= 0 {
 		return &usageError{msg: fmt.Sprintf("--max-batch-rows must be positive, got %d", cfg.maxBatchRows)}
 	}
+	if cfg.workers <= 0 {
+		return &usageError{msg: fmt.Sprintf("--workers must be positive, got %d", cfg.workers)}
+	}
 
 	mem := memory.NewGoAllocator()
 	catalog := udfcatalog.NewRegistry()
@@ -78,17 +94,28 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("register built-in functions: %w", err)
 		}
 	}
-	for _, fn := range catalog.List() {
-		log.Info("function", "signature", fn.Signature(), "language", fn.Language, "version", fn.Version)
+
+	var python *exec.Python
+	if len(cfg.udfDirs) > 0 {
+		var stop func()
+		if python, stop, err = pythonUDFs(ctx, &cfg, catalog, mem, log); err != nil {
+			return err
+		}
+		defer stop()
+	} else if cfg.python != "" {
+		log.Warn("--python has no effect without --udf-dir")
 	}
 
-	srv := flightsrv.New(catalog, exec.NewRouter(native).Open, mem, flightsrv.Options{
+	srv := flightsrv.New(catalog, exec.NewRouter(native, python).Open, mem, flightsrv.Options{
 		Logger:          log.Named("flight"),
 		MaxMessageBytes: int(cfg.maxMessageBytes),
 		MaxBatchRows:    cfg.maxBatchRows,
 		MaxBatchBytes:   int(cfg.maxBatchBytes),
 		DrainTimeout:    cfg.drainTimeout,
 	})
+	for _, fn := range catalog.List() {
+		log.Info("function", "signature", fn.Signature(), "language", fn.Language, "version", fn.Version)
+	}
 	lis, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

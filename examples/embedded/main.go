@@ -55,7 +55,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	srv := flightsrv.New(catalog, exec.NewRouter(native).Open, mem, flightsrv.Options{Logger: log})
+	srv := flightsrv.New(catalog, exec.NewRouter(native, nil).Open, mem, flightsrv.Options{Logger: log})
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err

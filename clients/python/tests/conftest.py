@@ -187,7 +187,8 @@ class Server:
                 yield streams
             return
         writer, reader = client.do_exchange(
-            flight.FlightDescriptor.for_path(name), options=flight.FlightCallOptions(timeout=EXCHANGE_TIMEOUT_S)
+            flight.FlightDescriptor.for_path(name),
+            options=flight.FlightCallOptions(timeout=EXCHANGE_TIMEOUT_S),
         )
         ok = False
         try:
@@ -205,9 +206,16 @@ class Server:
     def finish_exchange(writer: flight.FlightStreamWriter, reader: flight.FlightStreamReader) -> None:
         """Half-close and check that the server sends no further batch."""
         writer.done_writing()
-        with pytest.raises(StopIteration):
-            extra = reader.read_chunk()
-            pytest.fail(f"unexpected output after done_writing: {extra!r}")
+        with pytest.raises(StopIteration):  # no output may follow
+            reader.read_chunk()
+
+    @staticmethod
+    def write_and_read(
+        writer: flight.FlightStreamWriter, reader: flight.FlightStreamReader, batch: pa.RecordBatch
+    ) -> flight.FlightStreamChunk:
+        """One lock-step round: write a batch, read what comes back."""
+        writer.write_batch(batch)
+        return reader.read_chunk()
 
     def assert_healthy(self) -> None:
         """A normal discovery call and a normal exchange both work."""
@@ -271,7 +279,9 @@ class Launcher:
                 stderr=stderr,
                 env=server_env(env),
             )
-        server = Server(process=process, location=f"grpc://{address}", stderr_path=stderr_path, args=tuple(cmd))
+        server = Server(
+            process=process, location=f"grpc://{address}", stderr_path=stderr_path, args=tuple(cmd)
+        )
         self.servers.append(server)
         log.debug("started %s", server.describe())
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -302,7 +312,9 @@ class Launcher:
                 failures.append(server.describe())
         self.servers.clear()
         if failures:
-            pytest.fail("fletch did not exit 0 (SIGTERM at teardown, or it died earlier):\n" + "\n\n".join(failures))
+            pytest.fail(
+                "fletch did not exit 0 (SIGTERM at teardown, or it died earlier):\n" + "\n\n".join(failures)
+            )
 
 
 StartServer = Callable[..., Server]

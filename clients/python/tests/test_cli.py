@@ -28,7 +28,9 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_fletch(binary: Path, *args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_fletch(
+    binary: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run fletch to completion; fail if it is still running after RUN_TIMEOUT_S (e.g. it started serving)."""
     try:
         return subprocess.run(
@@ -139,10 +141,11 @@ def test_env_no_builtins(start_server: Callable[..., Any]) -> None:
 def test_env_max_message_bytes(start_server: Callable[..., Any]) -> None:
     server = start_server(env={"FLETCH_MAX_MESSAGE_BYTES": "1MiB"})
     batch = int_batch(list(range(2 * (1 << 20) // 8)))
-    with server.open_exchange("echo_int64", batch.schema, expect_error=True) as (writer, reader):
-        with pytest.raises(pa.ArrowInvalid, match="resource exhausted"):
-            writer.write_batch(batch)
-            reader.read_chunk()
+    with (
+        server.open_exchange("echo_int64", batch.schema, expect_error=True) as (writer, reader),
+        pytest.raises(pa.ArrowInvalid, match="resource exhausted"),
+    ):
+        server.write_and_read(writer, reader, batch)
     server.assert_healthy()
 
 
@@ -179,18 +182,20 @@ def test_flag_beats_env_max_message_bytes(start_server: Callable[..., Any]) -> N
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_graceful_drain(start_server: Callable[..., Any], sig: signal.Signals) -> None:
     server = start_server()
-    with server.client() as c:
-        with server.open_exchange("echo_int64", int_batch([]).schema, c) as (writer, reader):
-            writer.write_batch(int_batch([1, 2, 3]))
-            assert reader.read_chunk().data.column(0).to_pylist() == [1, 2, 3]
+    with (
+        server.client() as c,
+        server.open_exchange("echo_int64", int_batch([]).schema, c) as (writer, reader),
+    ):
+        writer.write_batch(int_batch([1, 2, 3]))
+        assert reader.read_chunk().data.column(0).to_pylist() == [1, 2, 3]
 
-            server.process.send_signal(sig)
-            wait_until_refused(server.location)  # draining: new calls are refused
+        server.process.send_signal(sig)
+        wait_until_refused(server.location)  # draining: new calls are refused
 
-            writer.write_batch(int_batch([4, None, 6]))
-            assert reader.read_chunk().data.column(0).to_pylist() == [4, None, 6]
-            server.finish_exchange(writer, reader)
-        # Leaving the with block closed the writer, which raises if the call failed.
+        writer.write_batch(int_batch([4, None, 6]))
+        assert reader.read_chunk().data.column(0).to_pylist() == [4, None, 6]
+        server.finish_exchange(writer, reader)
+    # Leaving the with block closed the writer, which raises if the call failed.
     code = server.wait()
     assert code == 0, server.describe()
     assert refused(server.location)
@@ -200,16 +205,17 @@ def test_graceful_drain(start_server: Callable[..., Any], sig: signal.Signals) -
 
 def test_drain_timeout_cancels_open_exchange(start_server: Callable[..., Any]) -> None:
     server = start_server("--drain-timeout", "1s")
-    with server.client() as c:
-        with server.open_exchange("echo_int64", int_batch([]).schema, c, expect_error=True) as (writer, reader):
-            writer.write_batch(int_batch([1]))
-            assert reader.read_chunk().data.num_rows == 1
-            started = time.monotonic()
-            server.terminate()
-            code = server.wait(timeout=20)
-            assert code == 0, server.describe()
-            assert time.monotonic() - started < 15, "the drain did not stop at --drain-timeout"
-            with pytest.raises(flight.FlightError):
-                writer.write_batch(int_batch([2]))
-                reader.read_chunk()
+    with (
+        server.client() as c,
+        server.open_exchange("echo_int64", int_batch([]).schema, c, expect_error=True) as (writer, reader),
+    ):
+        writer.write_batch(int_batch([1]))
+        assert reader.read_chunk().data.num_rows == 1
+        started = time.monotonic()
+        server.terminate()
+        code = server.wait(timeout=20)
+        assert code == 0, server.describe()
+        assert time.monotonic() - started < 15, "the drain did not stop at --drain-timeout"
+        with pytest.raises(flight.FlightError):
+            server.write_and_read(writer, reader, int_batch([2]))
     assert "drain" in server.stderr_text()

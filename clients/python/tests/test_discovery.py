@@ -48,9 +48,12 @@ def check_udf_json(name: str, meta: dict[str, Any]) -> None:
     assert meta["language"] == "go"
     assert meta["params"] == [{"name": p, "type": t, "nullable": n} for p, t, n in params]
     assert meta["return"] == {"name": name, "type": ret, "nullable": True}
-    assert isinstance(meta["doc"], str) and meta["doc"]
-    assert isinstance(meta["volatility"], str) and meta["volatility"]
-    assert isinstance(meta["version"], str) and meta["version"]
+    assert isinstance(meta["doc"], str)
+    assert meta["doc"]
+    assert isinstance(meta["volatility"], str)
+    assert meta["volatility"]
+    assert isinstance(meta["version"], str)
+    assert meta["version"]
 
 
 def action_results(client: flight.FlightClient, action: str) -> list[bytes]:

@@ -67,7 +67,19 @@ def text_pool(rng: random.Random, nulls: int = 100) -> list[str | None]:
 
 
 def float_pool(rng: random.Random) -> list[float | None]:
-    special = [0.0, -0.0, 1.0, -1.0, math.inf, -math.inf, math.nan, 1e308, -1e308, 5e-324, 2.2250738585072014e-308]
+    special = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        math.inf,
+        -math.inf,
+        math.nan,
+        1e308,
+        -1e308,
+        5e-324,
+        2.2250738585072014e-308,
+    ]
     wide = [rng.uniform(-1e6, 1e6) for _ in range(900)]
     narrow = [rng.uniform(-1, 1) for _ in range(86)]
     return special + wide + narrow + [None] * 100
@@ -80,7 +92,7 @@ def columns(
     rows = list(edges[:n])
     rest = n - len(rows)
     cols = [[r[i] for r in rows] for i in range(len(pools))]
-    for col, pool in zip(cols, pools):
+    for col, pool in zip(cols, pools, strict=False):
         col.extend(rng.choices(pool, k=rest))
     return cols
 
@@ -95,8 +107,16 @@ class Builtin:
 
 
 def gen_add(rng: random.Random, n: int) -> list[list[Any]]:
-    edges = [(INT64_MAX, 0), (INT64_MIN, 0), (INT64_MAX, INT64_MIN), (INT64_MIN, INT64_MAX), (-1, 1),
-             (None, INT64_MAX), (INT64_MAX, None), (None, None)]
+    edges = [
+        (INT64_MAX, 0),
+        (INT64_MIN, 0),
+        (INT64_MAX, INT64_MIN),
+        (INT64_MIN, INT64_MAX),
+        (-1, 1),
+        (None, INT64_MAX),
+        (INT64_MAX, None),
+        (None, None),
+    ]
     return columns(rng, n, edges, [int_pool(rng, -(2**62), 2**62)] * 2)
 
 
@@ -110,8 +130,18 @@ def gen_text(rng: random.Random, n: int) -> list[list[Any]]:
 
 
 def gen_div(rng: random.Random, n: int) -> list[list[Any]]:
-    edges = [(7, 2), (-7, 2), (7, -2), (-7, -2), (INT64_MIN, 1), (INT64_MAX, -1), (INT64_MIN, 2),
-             (None, 0), (5, None), (0, 3)]
+    edges = [
+        (7, 2),
+        (-7, 2),
+        (7, -2),
+        (-7, -2),
+        (INT64_MIN, 1),
+        (INT64_MAX, -1),
+        (INT64_MIN, 2),
+        (None, 0),
+        (5, None),
+        (0, 3),
+    ]
     divisors = [d for d in int_pool(rng, -(2**40), 2**40) if d not in (0, -1)]
     divisors += [1, 2, -2, 3, -3, 7, -7, INT64_MAX, INT64_MIN]
     return columns(rng, n, edges, [int_pool(rng, INT64_MIN, INT64_MAX), divisors])
@@ -127,7 +157,15 @@ def gen_pi(rng: random.Random, n: int) -> list[list[Any]]:
 
 
 def gen_multiply(rng: random.Random, n: int) -> list[list[Any]]:
-    edges = [(math.inf, 0.0), (-0.0, 5.0), (0.0, -5.0), (1e308, 10.0), (math.nan, 1.0), (None, 1.0), (2.0, None)]
+    edges = [
+        (math.inf, 0.0),
+        (-0.0, 5.0),
+        (0.0, -5.0),
+        (1e308, 10.0),
+        (math.nan, 1.0),
+        (None, 1.0),
+        (2.0, None),
+    ]
     return columns(rng, n, edges, [float_pool(rng)] * 2)
 
 
@@ -139,11 +177,21 @@ BUILTINS: dict[str, Builtin] = {
         Builtin("echo_utf8", (pa.string(),), pa.string(), lambda s: s, gen_text),
         Builtin("upper", (pa.string(),), pa.string(), strict(go_upper), gen_text),
         Builtin("div_int64", (pa.int64(), pa.int64()), pa.int64(), strict(div_trunc), gen_div),
-        Builtin("coalesce_int64", (pa.int64(), pa.int64()), pa.int64(), lambda a, b: b if a is None else a,
-                gen_coalesce),
+        Builtin(
+            "coalesce_int64",
+            (pa.int64(), pa.int64()),
+            pa.int64(),
+            lambda a, b: b if a is None else a,
+            gen_coalesce,
+        ),
         Builtin("pi", (), pa.float64(), lambda: math.pi, gen_pi),
-        Builtin("multiply_float64", (pa.float64(), pa.float64()), pa.float64(), strict(lambda a, b: a * b),
-                gen_multiply),
+        Builtin(
+            "multiply_float64",
+            (pa.float64(), pa.float64()),
+            pa.float64(),
+            strict(lambda a, b: a * b),
+            gen_multiply,
+        ),
     ]
 }
 
@@ -164,16 +212,20 @@ def make_batch(types: Sequence[pa.DataType], cols: Sequence[list[Any]], n: int) 
     """A batch of the given columns; with no columns, n rows of nothing."""
     if not types:
         return pa.RecordBatch.from_struct_array(pa.array([{}] * n, pa.struct([])))
-    arrays = [pa.array(col, t) for col, t in zip(cols, types)]
+    arrays = [pa.array(col, t) for col, t in zip(cols, types, strict=False)]
     return pa.record_batch(arrays, names=[f"c{i}" for i in range(len(arrays))])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_case(name: str, n: int, seed: int = 0) -> Case:
     fn = BUILTINS[name]
     rng = random.Random(f"{name}/{n}/{seed}")
     cols = fn.generate(rng, n)
-    expected = [fn.reference(*row) for row in zip(*cols)] if cols else [fn.reference() for _ in range(n)]
+    expected = (
+        [fn.reference(*row) for row in zip(*cols, strict=False)]
+        if cols
+        else [fn.reference() for _ in range(n)]
+    )
     return Case(fn, make_batch(fn.param_types, cols, n), expected)
 
 
@@ -192,7 +244,7 @@ def assert_values(fn: Builtin, out: pa.RecordBatch, expected: list[Any], where: 
     if fn.out_type == pa.float64():
         got, expected = [float_key(x) for x in got], [float_key(x) for x in expected]
     if got != expected:
-        first = next(i for i, (g, e) in enumerate(zip(got, expected)) if g != e)
+        first = next(i for i, (g, e) in enumerate(zip(got, expected, strict=False)) if g != e)
         pytest.fail(f"{fn.name}{where}: row {first}: got {got[first]!r}, want {expected[first]!r}")
 
 
@@ -230,10 +282,10 @@ def test_million_rows_random_batches(server: Any, name: str) -> None:
     case = make_case(name, MIB_ROWS)
     sizes = random_sizes(random.Random(f"sizes/{name}"), MIB_ROWS, 70_000)
     offsets = [sum(sizes[:i]) for i in range(len(sizes))]
-    batches = [case.batch.slice(o, s) for o, s in zip(offsets, sizes)]
+    batches = [case.batch.slice(o, s) for o, s in zip(offsets, sizes, strict=False)]
     outputs = server.exchange(name, batches, schema=case.batch.schema)
     assert len(outputs) == len(batches)
-    for i, (out, o, s) in enumerate(zip(outputs, offsets, sizes)):
+    for i, (out, o, s) in enumerate(zip(outputs, offsets, sizes, strict=False)):
         assert_values(case.fn, out, case.expected[o : o + s], where=f" batch {i}")
 
 
@@ -266,9 +318,9 @@ def test_zero_row_batches(server: Any, name: str) -> None:
     case = make_case(name, 20)
     sizes = [0, 3, 0, 0, 5, 12, 0]
     offsets = [sum(sizes[:i]) for i in range(len(sizes))]
-    outputs = server.exchange(name, [case.batch.slice(o, s) for o, s in zip(offsets, sizes)])
+    outputs = server.exchange(name, [case.batch.slice(o, s) for o, s in zip(offsets, sizes, strict=False)])
     assert [o.num_rows for o in outputs] == sizes
-    for out, o, s in zip(outputs, offsets, sizes):
+    for out, o, s in zip(outputs, offsets, sizes, strict=False):
         assert_values(case.fn, out, case.expected[o : o + s])
 
 
@@ -324,7 +376,9 @@ def test_narrow_integers_are_widened(server: Any, dtype: pa.DataType, values: li
     assert echoed.column(0).to_pylist() == values
     batch = pa.record_batch([pa.array(values, dtype), pa.array([1, 2, 3, 4], pa.int64())], names=["a", "b"])
     (added,) = server.exchange("add_int64", [batch])
-    assert added.column(0).to_pylist() == [None if v is None else v + d for v, d in zip(values, [1, 2, 3, 4])]
+    assert added.column(0).to_pylist() == [
+        None if v is None else v + d for v, d in zip(values, [1, 2, 3, 4], strict=False)
+    ]
     batch = pa.record_batch([pa.array(values, dtype), pa.array([9] * 4, dtype)], names=["a", "b"])
     (coalesced,) = server.exchange("coalesce_int64", [batch])
     assert coalesced.column(0).to_pylist() == [9 if v is None else v for v in values]
@@ -410,8 +464,5 @@ def test_concurrent_exchanges(server: Any) -> None:
         results = list(pool.map(run, range(workers)))
     for k, got in enumerate(results):
         base = k * 1_000_000
-        want = [
-            [None if j % 7 == k else base + i * 1000 + j + k for j in range(500 + k)]
-            for i in range(20)
-        ]
+        want = [[None if j % 7 == k else base + i * 1000 + j + k for j in range(500 + k)] for i in range(20)]
         assert got == want, f"exchange {k}"

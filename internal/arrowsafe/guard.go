@@ -1,4 +1,7 @@
-package flightsrv
+// Package arrowsafe reads Arrow IPC data from untrusted peers (Flight
+// clients, Python workers) without letting malformed input crash the
+// process.
+package arrowsafe
 
 import (
 	"encoding/binary"
@@ -6,14 +9,30 @@ import (
 	"fmt"
 )
 
-// checkMessage verifies an Arrow IPC message header before arrow-go reads
-// it. arrow-go v18.8.0 trusts flatbuffer vector lengths and compressed
-// buffer sizes and allocates by them, so a few hundred hostile bytes could
-// make it allocate terabytes: an out-of-memory crash no recover can catch.
-// This walks every vector and string arrow-go will read, checks each lies
-// within the header, bounds the total work (offsets may alias the same
-// table many times), and bounds the decompressed size of a batch.
-func checkMessage(header, body []byte, maxDecompressed int64) error {
+// Checker verifies the messages of one IPC stream, in order, before
+// arrow-go reads them. arrow-go v18.8.0 trusts flatbuffer vector lengths,
+// reads the field-node, buffer and variadic-count vectors by index without
+// bounds checks, and allocates by compressed buffers' claimed sizes; so a
+// few hundred hostile bytes could make it allocate terabytes, an
+// out-of-memory crash no recover can catch. The Checker walks every vector
+// and string arrow-go will read and checks each lies within the header,
+// bounds the total work (offsets may alias the same table many times),
+// requires each batch to carry every node, buffer and variadic count the
+// schema implies, and bounds the decompressed size of a batch.
+type Checker struct {
+	// MaxDecompressed bounds what one batch's compressed buffers may
+	// decompress to.
+	MaxDecompressed int64
+	layout          *layout // from the schema message
+}
+
+// layout is what each record batch must carry for a schema.
+type layout struct {
+	nodes, buffers, views int
+}
+
+// Check verifies the next message of the stream.
+func (ch *Checker) Check(header, body []byte) error {
 	c := &fbCheck{buf: header, budget: len(header)}
 	msg, err := c.root()
 	if err != nil {
@@ -32,15 +51,22 @@ func checkMessage(header, body []byte, maxDecompressed int64) error {
 	}
 	switch kind {
 	case fbSchema:
-		return c.schema(hdr)
-	case fbDictionaryBatch:
-		data, ok, err := hdr.table(1)
-		if err != nil || !ok {
-			return errors.Join(err, errors.New("dictionary batch has no data"))
+		if ch.layout != nil {
+			return errors.New("a second schema message in one stream")
 		}
-		return c.recordBatch(data, body, maxDecompressed)
+		l, err := c.schema(hdr)
+		if err != nil {
+			return err
+		}
+		ch.layout = &l
+		return nil
+	case fbDictionaryBatch:
+		return errors.New("dictionary batches are not supported; send plain arrays")
 	case fbRecordBatch:
-		return c.recordBatch(hdr, body, maxDecompressed)
+		if ch.layout == nil {
+			return errors.New("a record batch before the schema")
+		}
+		return c.recordBatch(hdr, body, *ch.layout, ch.MaxDecompressed)
 	}
 	return fmt.Errorf("unsupported IPC message type %d", kind)
 }
@@ -50,9 +76,35 @@ const (
 	fbSchema          = 1
 	fbDictionaryBatch = 2
 	fbRecordBatch     = 3
-	fbTypeTimestamp   = 10
-	fbTypeUnion       = 14
 	maxFieldDepth     = 64
+)
+
+// Arrow's flatbuffer Type enum.
+const (
+	fbNull = iota + 1
+	fbInt
+	fbFloatingPoint
+	fbBinary
+	fbUtf8
+	fbBool
+	fbDecimal
+	fbDate
+	fbTime
+	fbTimestamp
+	fbInterval
+	fbList
+	fbStruct
+	fbUnion
+	fbFixedSizeBinary
+	fbFixedSizeList
+	fbMap
+	fbDuration
+	fbLargeBinary
+	fbLargeUtf8
+	fbLargeList
+	fbRunEndEncoded
+	fbBinaryView
+	fbUtf8View
 )
 
 var errBudget = errors.New("header refers to its contents too many times")
@@ -225,17 +277,21 @@ func (c *fbCheck) keyValues(t fbTable, slot int) error {
 	})
 }
 
-func (c *fbCheck) schema(s fbTable) error {
-	if err := s.tables(1, func(f fbTable) error { return c.field(f, 0) }); err != nil {
-		return fmt.Errorf("schema fields: %w", err)
+func (c *fbCheck) schema(s fbTable) (layout, error) {
+	var l layout
+	if err := s.tables(1, func(f fbTable) error { return c.field(f, 0, &l) }); err != nil {
+		return l, fmt.Errorf("schema fields: %w", err)
 	}
 	if _, _, err := s.vector(3, 8); err != nil {
-		return fmt.Errorf("schema features: %w", err)
+		return l, fmt.Errorf("schema features: %w", err)
 	}
-	return c.keyValues(s, 2)
+	return l, c.keyValues(s, 2)
 }
 
-func (c *fbCheck) field(f fbTable, depth int) error {
+// field checks one field and adds what its arrays need to l, following
+// arrow-go's array loader: one node per field, a validity buffer and the
+// layout's other buffers, and one variadic count per view field.
+func (c *fbCheck) field(f fbTable, depth int, l *layout) error {
 	if depth > maxFieldDepth {
 		return fmt.Errorf("fields nest deeper than %d levels", maxFieldDepth)
 	}
@@ -246,42 +302,74 @@ func (c *fbCheck) field(f fbTable, depth int) error {
 	if err != nil {
 		return err
 	}
-	if typ, ok, err := f.table(3); err != nil {
+	typ, ok, err := f.table(3)
+	if err != nil {
 		return err
-	} else if ok {
-		switch typeKind {
-		case fbTypeTimestamp:
-			err = typ.str(1)
-		case fbTypeUnion:
-			_, _, err = typ.vector(1, 4)
-		}
-		if err != nil {
+	}
+	if !ok {
+		return errors.New("a field has no type")
+	}
+	if _, dictionary, err := f.table(4); err != nil {
+		return err
+	} else if dictionary {
+		return errors.New("dictionary-encoded fields are not supported; send plain arrays")
+	}
+	l.nodes++
+	switch typeKind {
+	case fbNull:
+	case fbInt, fbFloatingPoint, fbBool, fbDecimal, fbDate, fbTime, fbInterval, fbDuration, fbFixedSizeBinary:
+		l.buffers += 2
+	case fbTimestamp:
+		l.buffers += 2
+		if err := typ.str(1); err != nil {
 			return err
 		}
+	case fbBinary, fbUtf8, fbLargeBinary, fbLargeUtf8:
+		l.buffers += 3
+	case fbBinaryView, fbUtf8View:
+		l.buffers += 2
+		l.views++
+	case fbList, fbLargeList, fbMap:
+		l.buffers += 2
+	case fbFixedSizeList, fbStruct:
+		l.buffers++
+	default:
+		return fmt.Errorf("unsupported column type (flatbuffer type %d)", typeKind)
 	}
-	if dict, ok, err := f.table(4); err != nil {
-		return err
-	} else if ok {
-		if _, _, err := dict.table(1); err != nil {
-			return err
-		}
-	}
-	if err := f.tables(5, func(child fbTable) error { return c.field(child, depth+1) }); err != nil {
+	if err := f.tables(5, func(child fbTable) error { return c.field(child, depth+1, l) }); err != nil {
 		return err
 	}
 	return c.keyValues(f, 6)
 }
 
-func (c *fbCheck) recordBatch(rb fbTable, body []byte, maxDecompressed int64) error {
-	if _, _, err := rb.vector(1, 16); err != nil {
+func (c *fbCheck) recordBatch(rb fbTable, body []byte, need layout, maxDecompressed int64) error {
+	_, nodes, err := rb.vector(1, 16)
+	if err != nil {
 		return fmt.Errorf("field nodes: %w", err)
 	}
 	bufStart, nbufs, err := rb.vector(2, 16)
 	if err != nil {
 		return fmt.Errorf("buffers: %w", err)
 	}
-	if _, _, err := rb.vector(4, 8); err != nil {
+	varStart, nvar, err := rb.vector(4, 8)
+	if err != nil {
 		return fmt.Errorf("variadic buffer counts: %w", err)
+	}
+	// arrow-go reads these vectors by index without bounds checks, so they
+	// must hold all the schema implies, view buffers included.
+	buffers := need.buffers
+	if nvar < need.views {
+		return fmt.Errorf("the batch has %d variadic buffer counts, its schema needs %d", nvar, need.views)
+	}
+	for i := range need.views {
+		n := int64(binary.LittleEndian.Uint64(c.buf[varStart+8*i:]))
+		if n < 0 || n > int64(nbufs) {
+			return fmt.Errorf("variadic buffer count %d is out of range", n)
+		}
+		buffers += int(n)
+	}
+	if nodes < need.nodes || nbufs < buffers {
+		return fmt.Errorf("the batch has %d field nodes and %d buffers, its schema needs %d and %d", nodes, nbufs, need.nodes, buffers)
 	}
 	if _, compressed, err := rb.table(3); err != nil || !compressed {
 		return err
@@ -296,7 +384,7 @@ func (c *fbCheck) recordBatch(rb fbTable, body []byte, maxDecompressed int64) er
 		if length == 0 {
 			continue
 		}
-		if length < 8 || offset < 0 || offset > int64(len(body))-8 {
+		if length < 8 || offset < 0 || offset > int64(len(body))-8 || length > int64(len(body))-offset {
 			return fmt.Errorf("compressed buffer %d (offset %d, length %d) does not fit the %d-byte body", i, offset, length, len(body))
 		}
 		size := int64(binary.LittleEndian.Uint64(body[offset:]))

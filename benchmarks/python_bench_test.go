@@ -1,0 +1,112 @@
+package benchmarks
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/hashicorp/go-hclog"
+
+	fletchpy "github.com/fletch-udf/fletch/clients/python"
+	"github.com/fletch-udf/fletch/exec"
+	"github.com/fletch-udf/fletch/flightsrv"
+	"github.com/fletch-udf/fletch/pybridge"
+	"github.com/fletch-udf/fletch/udfcatalog"
+)
+
+// BenchmarkPythonExchange sends 1 Mi int64 rows in 64 Ki-row batches
+// through Python UDFs on the embedded interpreter (one worker per core),
+// beside the native add_int64 in the same server and run.
+func BenchmarkPythonExchange(b *testing.B) {
+	mem := memory.NewGoAllocator()
+	addr := startFletchWithPython(b, mem)
+	one := makeBatches(mem, 1)
+	two := makeBatches(mem, 2)
+	b.Cleanup(func() { release(one); release(two) })
+	cases := []struct {
+		name string
+		in   []arrow.RecordBatch
+		want func(i int64) int64
+	}{
+		{"add_int64", two, func(i int64) int64 { return 3 * i }},
+		{"py_add", two, func(i int64) int64 { return 3 * i }},
+		{"py_plus_one", one, func(i int64) int64 { return i + 1 }},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			client := dial(b, addr)
+			var wantSum int64
+			for i := range int64(totalRows) {
+				wantSum += c.want(i)
+			}
+			b.SetBytes(int64(totalRows * 8 * c.in[0].NumCols()))
+			b.ResetTimer()
+			for b.Loop() {
+				rows, sum, err := exchange(context.Background(), client, c.name, mem, c.in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rows != totalRows || sum != wantSum {
+					b.Fatalf("got %d rows summing to %d, want %d rows summing to %d", rows, sum, totalRows, wantSum)
+				}
+			}
+			b.ReportMetric(float64(totalRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(totalRows)/float64(b.N), "ns/row")
+		})
+	}
+}
+
+func startFletchWithPython(b *testing.B, mem memory.Allocator) string {
+	ctx := context.Background()
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt, err := pybridge.OpenRuntime(ctx, pybridge.RuntimeOptions{
+		StateDir: filepath.Join(cache, "fletch-test"),
+		Source:   fletchpy.Source(),
+	})
+	if err != nil {
+		b.Fatalf("%v (run `make bundle` first)", err)
+	}
+	b.Cleanup(func() { rt.Close() })
+	dir, err := filepath.Abs("testdata/udfs")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool, err := pybridge.Start(ctx, pybridge.Config{
+		Interpreter: rt.Interpreter,
+		Paths:       []string{dir},
+		Modules:     []pybridge.Module{{Name: "bench", Path: filepath.Join(dir, "bench.py")}},
+		Logger:      hclog.New(&hclog.LoggerOptions{Level: hclog.Warn}),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { pool.Close() })
+	reg := udfcatalog.NewRegistry()
+	native := exec.NewNative(mem)
+	if err := native.Register(reg, exec.Builtins()...); err != nil {
+		b.Fatal(err)
+	}
+	python := exec.NewPython(pool, mem, maxMsg)
+	if _, errs := python.Register(reg); len(errs) > 0 {
+		b.Fatal(errs)
+	}
+	srv := flightsrv.New(reg, exec.NewRouter(native, python).Open, mem, flightsrv.Options{MaxMessageBytes: maxMsg})
+	lis := listen(b)
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, lis) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			b.Errorf("Serve: %v", err)
+		}
+	})
+	return lis.Addr().String()
+}
+

@@ -1,0 +1,528 @@
+"""Evaluation of fletch UDFs over Arrow record batches: row-wise and vectorized.
+
+This is the hot path. Row-wise evaluation converts each column once with ``to_pylist``, drops the rows a
+non-Optional parameter is null in with one Arrow ``filter``, calls the function through ``map`` (no Python
+work per row besides the call itself), converts the results once with ``pa.array`` and puts the dropped rows
+back as nulls with one Arrow ``take``. Vectorized evaluation calls the function once and only does Arrow
+array operations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import operator
+import os
+import traceback as _traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fletch._types import Converter, type_text
+
+__all__ = [
+    "ParamPlan",
+    "ResultPlan",
+    "RowwiseEvaluator",
+    "UdfError",
+    "VectorizedEvaluator",
+    "exception_type_name",
+]
+
+_TRACEBACK_LIMIT: Final = 10
+_PACKAGE_DIR: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_REPR_LIMIT: Final = 80
+
+
+class UdfError(Exception):
+    """A UDF failed on a batch.
+
+    Attributes:
+        function: the UDF's name.
+        row: the index of the failing row within the batch, or None when unknown (vectorized UDFs).
+        exc_type: the exception's class, qualified (``ZeroDivisionError``, ``decimal.InvalidOperation``,
+            ``pyarrow.lib.ArrowInvalid``).
+        message: the exception's message.
+        traceback: the user's traceback (at most the last 10 frames, fletch's own frames removed); empty when
+            fletch itself detected the problem (a None result, a value that does not convert, a wrong length).
+
+    ``str(err)`` is ``"<function>: row <n>: <exc_type>: <message>"``, without ``row <n>: `` when the row is
+    unknown. UdfError pickles.
+    """
+
+    function: str
+    row: int | None
+    exc_type: str
+    message: str
+    traceback: str
+
+    def __init__(
+        self, function: str, row: int | None, exc_type: str, message: str, traceback: str = ""
+    ) -> None:
+        super().__init__(function, row, exc_type, message, traceback)
+        self.function = function
+        self.row = row
+        self.exc_type = exc_type
+        self.message = message
+        self.traceback = traceback
+
+    def __str__(self) -> str:
+        where = "" if self.row is None else f"row {self.row}: "
+        what = f"{self.exc_type}: {self.message}" if self.message else self.exc_type
+        return f"{self.function}: {where}{what}"
+
+    @classmethod
+    def from_exception(
+        cls, function: str, row: int | None, exc: BaseException, *, user: bool = True
+    ) -> UdfError:
+        """A UdfError describing exc; user=True keeps the traceback of the user's frames."""
+        err = cls(
+            function, row, exception_type_name(type(exc)), _message(exc), user_traceback(exc) if user else ""
+        )
+        err.__cause__ = exc
+        return err
+
+
+UdfError.__module__ = "fletch"  # it is fletch.UdfError to users, pickle and exc_type names
+
+
+def exception_type_name(cls: type) -> str:
+    """``ZeroDivisionError`` for builtins, ``module.QualName`` for everything else."""
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # a broken __str__ must not hide the original failure
+        return repr(exc)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """exc formatted with its traceback, fletch's leading frames skipped and at most the last 10 kept."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        tb = tb.tb_next
+    try:
+        return "".join(_traceback.format_exception(type(exc), exc, tb, limit=-_TRACEBACK_LIMIT))
+    except Exception:  # formatting runs user __str__ and reads source files; never fail because of it
+        return f"{exception_type_name(type(exc))}: {_message(exc)}\n"
+
+
+def _short_repr(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
+
+
+def _text(t: pa.DataType) -> str:
+    try:
+        return type_text(t)
+    except TypeError:
+        return str(t)
+
+
+@dataclass(frozen=True)
+class ParamPlan:
+    """How one parameter is passed: its declared type, whether it receives nulls, and its conversion."""
+
+    name: str
+    type: pa.DataType
+    nullable: bool
+    to_python: Converter | None = None
+    maps_as_dicts: bool = False
+
+
+@dataclass(frozen=True)
+class ResultPlan:
+    """The declared result: type, whether None is allowed, its conversion, and its annotation for messages."""
+
+    type: pa.DataType
+    nullable: bool
+    to_arrow: Converter | None = None
+    annotation: str = ""
+
+
+def _none_safe(convert: Converter) -> Converter:
+    def safe(value: Any) -> Any:
+        return None if value is None else convert(value)
+
+    return safe
+
+
+class _Evaluator:
+    """What row-wise and vectorized evaluation share: column checks and the null policy's mask."""
+
+    def __init__(
+        self, name: str, function: Callable[..., Any], params: Sequence[ParamPlan], result: ResultPlan
+    ):
+        self._name = name
+        self._function = function
+        self._params = tuple(params)
+        self._types = tuple(p.type for p in self._params)
+        self._strict = tuple(not p.nullable for p in self._params)
+        self._result = result
+
+    def _columns(self, batch: pa.RecordBatch) -> list[pa.Array]:
+        """The batch's columns as the declared types.
+
+        A column of another type is a lossless representation of the declared one (see docs/protocol.md):
+        nested fields differing only in names or child nullability are relabelled without copying (or, when
+        a non-nullable child holds nulls, passed as they are); anything else is cast safely.
+        """
+        if batch.num_columns != len(self._params):
+            names = ", ".join(p.name for p in self._params)
+            raise ValueError(
+                f"{self._name}: expected {len(self._params)} columns ({names}), got {batch.num_columns}"
+            )
+        columns: list[pa.Array] = batch.columns
+        for i, (column, declared) in enumerate(zip(columns, self._types, strict=True)):
+            if column.type == declared:
+                continue
+            if _same_layout(column.type, declared):
+                # The view fails when a child declared non-nullable holds nulls; positions still match.
+                with contextlib.suppress(pa.ArrowException):
+                    columns[i] = column.view(declared)
+            else:
+                try:
+                    columns[i] = column.cast(declared, safe=True)
+                except (pa.ArrowException, ValueError, TypeError) as err:
+                    raise ValueError(
+                        f"{self._name}: parameter {self._params[i].name}: column of type {column.type} "
+                        f"cannot be cast to {_text(declared)}: {err}"
+                    ) from err
+        return columns
+
+    def _valid_mask(self, columns: Sequence[pa.Array]) -> pa.Array | None:
+        """Rows where every non-Optional parameter is valid, or None when no such parameter has a null."""
+        mask = None
+        for column, strict in zip(columns, self._strict, strict=True):
+            if strict and column.null_count:
+                valid = column.is_valid()
+                mask = valid if mask is None else pc.and_(mask, valid)
+        return mask
+
+    def _error(self, row: int | None, exc_type: str, message: str) -> UdfError:
+        return UdfError(self._name, row, exc_type, message)
+
+    def _conversion_failure(
+        self, values: Sequence[Any], err: Exception, row_of: Callable[[int], int] | None
+    ) -> UdfError:
+        """The UdfError for values that pa.array rejected, naming the first offending row if it can."""
+        rt = self._result.type
+        located = _first_unconvertible(values, rt)
+        if located is None or row_of is None:
+            return UdfError.from_exception(self._name, None, err, user=False)
+        index, value, cause = located
+        if not self._result.nullable:
+            none_at = _index_of_none(values, index)
+            if none_at is not None:
+                return self._none_error(row_of(none_at))
+        return UdfError(
+            self._name,
+            row_of(index),
+            exception_type_name(type(cause)),
+            f"returned {_short_repr(value)}, which cannot be converted to {_text(rt)}: {_message(cause)}",
+        )
+
+    def _none_error(self, row: int) -> UdfError:
+        return self._error(
+            row,
+            "TypeError",
+            f"{self._name} returned None for row {row}, but its return type {self._result.annotation} "
+            "is not Optional",
+        )
+
+
+def _same_layout(actual: pa.DataType, declared: pa.DataType) -> bool:
+    """Whether two types differ at most in nested field names and nullability."""
+    if isinstance(declared, pa.StructType):
+        return (
+            isinstance(actual, pa.StructType)
+            and actual.num_fields == declared.num_fields
+            and all(
+                _same_layout(actual.field(i).type, declared.field(i).type) for i in range(declared.num_fields)
+            )
+        )
+    if isinstance(declared, pa.MapType):
+        return (
+            isinstance(actual, pa.MapType)
+            and actual.key_type == declared.key_type
+            and _same_layout(actual.item_type, declared.item_type)
+        )
+    for list_class in (pa.ListType, pa.LargeListType):
+        if isinstance(declared, list_class):
+            return isinstance(actual, list_class) and _same_layout(actual.value_type, declared.value_type)
+    if isinstance(declared, pa.FixedSizeListType):
+        return (
+            isinstance(actual, pa.FixedSizeListType)
+            and actual.list_size == declared.list_size
+            and _same_layout(actual.value_type, declared.value_type)
+        )
+    return bool(actual == declared)
+
+
+def _index_of_none(values: Sequence[Any], stop: int) -> int | None:
+    try:
+        return values.index(None, 0, stop)
+    except ValueError:
+        return None
+
+
+def _convert(values: Any, rt: pa.DataType) -> pa.Array:
+    arr = pa.array(values, type=rt)
+    if isinstance(arr, pa.ChunkedArray):  # pa.array splits binary data over 2 GiB
+        arr = arr.combine_chunks()
+    return arr
+
+
+def _first_unconvertible(values: Sequence[Any], rt: pa.DataType) -> tuple[int, Any, Exception] | None:
+    """Bisect for the first value pa.array rejects: (index, value, error), or None if no single value fails.
+
+    Converting a slice fails exactly when one of its values does, so halving the failing range finds the
+    first bad value with about 2n element conversions, all in C.
+    """
+    lo, hi = 0, len(values)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            pa.array(values[lo:mid], type=rt)
+        except Exception:
+            hi = mid
+        else:
+            lo = mid
+    if hi - lo != 1:
+        return None
+    try:
+        pa.array(values[lo:hi], type=rt)
+    except Exception as err:
+        return lo, values[lo], err
+    return None
+
+
+def _expand(result: pa.Array, mask: pa.Array) -> pa.Array:
+    """Spread result (one value per True in mask) over len(mask) rows, null where mask is False."""
+    positions = pc.subtract(pc.cumulative_sum(mask.cast(pa.int64())), 1)
+    indices = pc.if_else(mask, positions, pa.scalar(None, pa.int64()))
+    try:
+        return result.take(indices)
+    except pa.ArrowNotImplementedError:  # no take kernel (view types): do it in Python
+        values = iter(result.to_pylist())
+        return pa.array([next(values) if valid else None for valid in mask.to_pylist()], type=result.type)
+
+
+def _mask_nulls(result: pa.Array, mask: pa.Array) -> pa.Array:
+    """result with nulls where mask is False."""
+    try:
+        return pc.if_else(mask, result, pa.scalar(None, result.type))
+    except pa.ArrowNotImplementedError:  # no if_else kernel (view types): do it in Python
+        values = result.to_pylist()
+        keep = mask.to_pylist()
+        return pa.array([v if k else None for v, k in zip(values, keep, strict=True)], type=result.type)
+
+
+class RowwiseEvaluator(_Evaluator):
+    """Calls the function once per row with Python values."""
+
+    def __init__(
+        self, name: str, function: Callable[..., Any], params: Sequence[ParamPlan], result: ResultPlan
+    ):
+        super().__init__(name, function, params, result)
+        self._to_python = tuple(
+            None if p.to_python is None else _none_safe(p.to_python) for p in self._params
+        )
+        self._to_arrow = None if result.to_arrow is None else _none_safe(result.to_arrow)
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.Array:
+        columns = self._columns(batch)
+        mask = self._valid_mask(columns)
+        keep: list[list[bool] | None] = [None] * len(columns)  # Python masks for columns Arrow cannot filter
+        if mask is not None:
+            count = mask.true_count
+            for i, column in enumerate(columns):
+                try:
+                    columns[i] = column.filter(mask)
+                except pa.ArrowNotImplementedError:  # no filter kernel (view types): filter in Python
+                    keep[i] = mask.to_pylist()
+            positions: list[int] | None = None
+
+            def row_of(i: int) -> int:
+                nonlocal positions
+                if positions is None:
+                    positions = pc.indices_nonzero(mask).to_pylist()
+                return positions[i]
+
+        else:
+            count = batch.num_rows
+
+            def row_of(i: int) -> int:
+                return i
+
+        args = [self._python_values(column, i, row_of, keep[i]) for i, column in enumerate(columns)]
+        values = self._call(args, count, row_of)
+        result = self._arrow_values(values, row_of)
+        return result if mask is None else _expand(result, mask)
+
+    def _python_values(
+        self, column: pa.Array, index: int, row_of: Callable[[int], int], keep: list[bool] | None
+    ) -> list[Any]:
+        param = self._params[index]
+        try:
+            values: list[Any] = (
+                column.to_pylist(maps_as_pydicts="strict") if param.maps_as_dicts else column.to_pylist()
+            )
+        except Exception as err:  # e.g. a map with a duplicate key
+            raise UdfError(
+                self._name,
+                None,
+                exception_type_name(type(err)),
+                f"cannot convert parameter {param.name} to Python: {_message(err)}",
+            ) from err
+        if keep is not None:
+            values = list(itertools.compress(values, keep))
+        convert = self._to_python[index]
+        if convert is None:
+            return values
+        source = iter(values)
+        try:
+            return list(map(convert, source))
+        except Exception as err:  # e.g. a dataclass __post_init__ rejecting the value
+            row = len(values) - operator.length_hint(source) - 1
+            raise UdfError.from_exception(self._name, row_of(row), err) from err
+
+    def _call(self, args: list[list[Any]], count: int, row_of: Callable[[int], int]) -> list[Any]:
+        function = self._function
+        # The row that raised is found from how far the input iterator got, which costs nothing per row:
+        # map takes the row's arguments, then calls the function.
+        source: Any
+        if not args:
+            source = itertools.repeat((), count)
+            calls: Any = itertools.starmap(function, source)
+        elif len(args) == 1:
+            source = iter(args[0])
+            calls = map(function, source)
+        else:
+            iterators = [iter(a) for a in args]
+            source = iterators[0]
+            calls = map(function, *iterators)
+        try:
+            values = list(calls)
+        except Exception as err:
+            row = count - operator.length_hint(source) - 1
+            raise UdfError.from_exception(self._name, row_of(row), err) from err
+        if len(values) != count:
+            # StopIteration raised by the function ends map early instead of propagating.
+            row = len(values)
+            raise UdfError(
+                self._name,
+                row_of(row),
+                "StopIteration",
+                f"{self._name} raised StopIteration for row {row_of(row)}",
+            )
+        return values
+
+    def _arrow_values(self, values: list[Any], row_of: Callable[[int], int]) -> pa.Array:
+        to_arrow = self._to_arrow
+        if to_arrow is not None:
+            source = iter(values)
+            try:
+                values = list(map(to_arrow, source))
+            except Exception as err:
+                row = len(values) - operator.length_hint(source) - 1
+                raise UdfError.from_exception(self._name, row_of(row), err, user=False) from err
+        try:
+            result = _convert(values, self._result.type)
+        except Exception as err:
+            raise self._conversion_failure(values, err, row_of) from err
+        if result.null_count and not self._result.nullable:
+            try:
+                index = values.index(None)
+            except ValueError:
+                index = pc.index(result.is_null(), True).as_py()
+            raise self._none_error(row_of(index))
+        return result
+
+
+class VectorizedEvaluator(_Evaluator):
+    """Calls the function once per batch with whole columns as pyarrow arrays.
+
+    The function may return a ``pa.Array``, a ``pa.ChunkedArray``, a numpy array, a list or a tuple, with one
+    value per row; values of another type are cast safely to the declared result type. A function with no
+    parameters may instead return a single value (a ``pa.Scalar`` or a Python value), repeated for every row.
+    Rows where a non-Optional parameter is null are null in the result whatever the function returned.
+    """
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.Array:
+        columns = self._columns(batch)
+        count = batch.num_rows
+        try:
+            returned = self._function(*columns)
+        except Exception as err:
+            raise UdfError.from_exception(self._name, None, err) from err
+        result = self._normalize(returned, count)
+        mask = self._valid_mask(columns)
+        return result if mask is None else _mask_nulls(result, mask)
+
+    def _normalize(self, returned: Any, count: int) -> pa.Array:
+        rt = self._result.type
+        if isinstance(returned, pa.ChunkedArray):
+            result = returned.combine_chunks() if returned.num_chunks != 1 else returned.chunk(0)
+        elif isinstance(returned, pa.Array):
+            result = returned
+        elif isinstance(returned, (list, tuple)) or hasattr(returned, "__array__"):
+            try:
+                result = _convert(returned, rt)
+            except Exception as err:
+                raise self._conversion_failure(returned, err, lambda i: i) from err
+        elif hasattr(returned, "__arrow_c_array__"):
+            try:
+                result = _convert(returned, rt)
+            except Exception as err:
+                raise UdfError.from_exception(self._name, None, err, user=False) from err
+        elif not self._params:
+            result = self._broadcast(returned, count)
+        else:
+            raise self._error(
+                None,
+                "TypeError",
+                f"{self._name} returned {_short_repr(returned)} ({type(returned).__qualname__}); "
+                "a vectorized UDF with parameters must return one value per row "
+                "(a pyarrow array, numpy array or list)",
+            )
+        if len(result) != count:
+            raise self._error(
+                None, "ValueError", f"{self._name} returned {len(result)} values for {count} rows"
+            )
+        if result.type != rt:
+            try:
+                result = result.cast(rt, safe=True)
+            except (pa.ArrowException, ValueError, TypeError) as err:
+                raise UdfError(
+                    self._name,
+                    None,
+                    exception_type_name(type(err)),
+                    f"{self._name} returned {_text(result.type)} values, which do not cast safely to "
+                    f"{_text(rt)}: {_message(err)}",
+                ) from err
+        return result
+
+    def _broadcast(self, returned: Any, count: int) -> pa.Array:
+        rt = self._result.type
+        try:
+            scalar = returned.cast(rt) if isinstance(returned, pa.Scalar) else pa.scalar(returned, type=rt)
+        except Exception as err:
+            raise UdfError(
+                self._name,
+                None,
+                exception_type_name(type(err)),
+                f"{self._name} returned {_short_repr(returned)}, which cannot be converted to {_text(rt)}: "
+                f"{_message(err)}",
+            ) from err
+        return pa.repeat(scalar, count)

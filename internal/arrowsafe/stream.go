@@ -1,0 +1,151 @@
+package arrowsafe
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// ErrMalformed is wrapped by every error about the data itself.
+var ErrMalformed = errors.New("malformed Arrow IPC")
+
+// continuation marks the start of an IPC stream message since Arrow 0.15.
+const continuation = 0xFFFFFFFF
+
+// ReadBatch decodes the first record batch of an IPC stream held in data,
+// checking every message first and validating the batch fully. The batch
+// references data, which must not change afterwards. The caller releases it.
+func ReadBatch(data []byte, maxDecompressed int64) (rec arrow.RecordBatch, err error) {
+	mr := &bytesMessageReader{data: data, check: Checker{MaxDecompressed: maxDecompressed}}
+	mr.refs.Store(1)
+	defer mr.Release()
+	rdr, err := ipc.NewReaderFromMessageReader(mr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	defer rdr.Release()
+	if !rdr.Next() {
+		if err := rdr.Err(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		return nil, fmt.Errorf("%w: the stream holds no record batch", ErrMalformed)
+	}
+	rec = rdr.RecordBatch()
+	if err := Validate(rec); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	rec.Retain()
+	return rec, nil
+}
+
+// Validate checks a decoded batch before anything reads it: the row count
+// agrees with every column, and every buffer is consistent.
+func Validate(rec arrow.RecordBatch) (err error) {
+	rows := rec.NumRows()
+	if rows < 0 {
+		return fmt.Errorf("negative row count %d", rows)
+	}
+	for i, col := range rec.Columns() {
+		if int64(col.Len()) != rows {
+			return fmt.Errorf("column %d has %d rows but the batch has %d", i, col.Len(), rows)
+		}
+	}
+	// arrow-go's validation itself can panic on bad offsets; that too is bad data.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("invalid array data: %v", p)
+		}
+	}()
+	return array.ValidateRecordFull(rec)
+}
+
+// bytesMessageReader splits an in-memory IPC stream into messages without
+// copying, checking each first.
+type bytesMessageReader struct {
+	data  []byte
+	check Checker
+	msg   *ipc.Message
+	refs  atomic.Int64
+}
+
+func (r *bytesMessageReader) Message() (*ipc.Message, error) {
+	if len(r.data) == 0 {
+		return nil, io.EOF
+	}
+	n, err := r.take32()
+	if err != nil {
+		return nil, err
+	}
+	if n == continuation {
+		if n, err = r.take32(); err != nil {
+			return nil, err
+		}
+	}
+	if n == 0 {
+		return nil, io.EOF // end-of-stream marker
+	}
+	if int64(n) > int64(len(r.data)) {
+		return nil, fmt.Errorf("message header of %d bytes runs past the %d bytes left", n, len(r.data))
+	}
+	header := r.data[:n]
+	bodyLen, err := bodyLength(header)
+	if err != nil {
+		return nil, err
+	}
+	if bodyLen < 0 || bodyLen > int64(len(r.data))-int64(n) {
+		return nil, fmt.Errorf("message body of %d bytes runs past the %d bytes left", bodyLen, len(r.data)-int(n))
+	}
+	body := r.data[n : int64(n)+bodyLen]
+	r.data = r.data[int64(n)+bodyLen:]
+	if err := r.check.Check(header, body); err != nil {
+		return nil, err
+	}
+	r.releaseMsg()
+	r.msg = ipc.NewMessage(memory.NewBufferBytes(header), memory.NewBufferBytes(body))
+	return r.msg, nil
+}
+
+func (r *bytesMessageReader) take32() (uint32, error) {
+	if len(r.data) < 4 {
+		return 0, fmt.Errorf("stream ends inside a message prefix")
+	}
+	v := binary.LittleEndian.Uint32(r.data)
+	r.data = r.data[4:]
+	return v, nil
+}
+
+func (r *bytesMessageReader) releaseMsg() {
+	if r.msg != nil {
+		r.msg.Release()
+		r.msg = nil
+	}
+}
+
+func (r *bytesMessageReader) Retain() { r.refs.Add(1) }
+
+func (r *bytesMessageReader) Release() {
+	if r.refs.Add(-1) == 0 {
+		r.releaseMsg()
+	}
+}
+
+// bodyLength reads Message.bodyLength from a message header.
+func bodyLength(header []byte) (int64, error) {
+	c := &fbCheck{buf: header, budget: len(header)}
+	msg, err := c.root()
+	if err != nil {
+		return 0, err
+	}
+	p, ok, err := msg.field(3, 8)
+	if err != nil || !ok {
+		return 0, err
+	}
+	return int64(binary.LittleEndian.Uint64(header[p:])), nil
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package pybridge
+
+import "os"
+
+func enlargePipe(*os.File) {}
