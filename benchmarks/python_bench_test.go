@@ -109,4 +109,3 @@ func startFletchWithPython(b *testing.B, mem memory.Allocator) string {
 	})
 	return lis.Addr().String()
 }
-

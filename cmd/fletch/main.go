@@ -1,6 +1,7 @@
 // Command fletch serves user-defined functions over Apache Arrow Flight.
 //
 //	fletch serve [flags]   serve the catalog (see fletch serve -h)
+//	fletch health          check a server's health service
 //	fletch version         print the version
 package main
 
@@ -52,6 +53,7 @@ const usage = `usage: fletch <command> [flags]
 
 commands:
   serve     serve UDFs over Arrow Flight (fletch serve -h for flags)
+  health    check that a server is serving (exit 0) or not (exit 1)
   version   print the version
 `
 
@@ -63,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "health":
+		return health(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "fletch", version)
 		return nil

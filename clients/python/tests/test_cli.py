@@ -219,3 +219,23 @@ def test_drain_timeout_cancels_open_exchange(start_server: Callable[..., Any]) -
         with pytest.raises(flight.FlightError):
             server.write_and_read(writer, reader, int_batch([2]))
     assert "drain" in server.stderr_text()
+
+
+def test_health_verb(fletch_bin: Path, server: Any) -> None:
+    address = server.location.removeprefix("grpc://")
+    ok = subprocess.run(
+        [str(fletch_bin), "health", "--address", address], capture_output=True, text=True, timeout=30
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "SERVING"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{s.getsockname()[1]}"
+    down = subprocess.run(
+        [str(fletch_bin), "health", "--address", closed, "--timeout", "1s"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert down.returncode == 1
+    assert closed in down.stderr
