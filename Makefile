@@ -62,11 +62,13 @@ test-python: build $(VENV)/.installed
 
 # Go exchange benchmarks beside the bare arrow-go echo baseline, summarised
 # as medians and ratios (see docs/benchmarks.md).
-bench:
+bench: bundle
 	$(GO) test -run '^$$' -bench . -benchtime 20x -count 6 ./benchmarks/ | tee /dev/stderr | \
 	  $(GO) run ./benchmarks/cmd/benchratio -metric rows/s \
 	    -pair Exchange/fletch/echo_int64=Exchange/baseline-echo/1col \
-	    -pair Exchange/fletch/add_int64=Exchange/baseline-echo/2col
+	    -pair Exchange/fletch/add_int64=Exchange/baseline-echo/2col \
+	    -pair PythonExchange/py_add=PythonExchange/add_int64 \
+	    -pair PythonExchange/py_plus_one=PythonExchange/add_int64
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseType -fuzztime 30s ./udfcatalog

@@ -39,7 +39,8 @@ log = logging.getLogger("fletch.tests")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_BIN = REPO_ROOT / "bin" / "fletch"
 
-STARTUP_TIMEOUT_S = 20.0
+# Generous: the first Python server on a machine extracts the embedded runtime.
+STARTUP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 # One wait_for_available attempt. Each attempt uses a fresh client so that
 # gRPC's reconnect backoff on a refused connection does not slow start-up.

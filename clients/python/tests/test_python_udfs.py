@@ -470,3 +470,30 @@ def test_unusable_python_is_refused(fletch_bin: Path, udf_dir: Path, tmp_path: P
     assert result.returncode == 1
     assert "no-such-python" in result.stderr
     assert "unusable Python interpreter" in result.stderr
+
+
+def test_two_servers_extract_into_one_fresh_state_dir(
+    start_server: Callable[..., Server], udf_dir: Path, tmp_path: Path
+) -> None:
+    # Both start at once on an empty state directory: one extracts while the
+    # other waits its turn, and both serve.
+    state = tmp_path / "state"
+    results: list[Server] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            args = ("--udf-dir", str(udf_dir), "--workers", "1", "--state-dir", str(state))
+            results.append(start_server(*args))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    for server in results:
+        assert call(server, "plus_one", pa.array([1])).to_pylist() == [2]
+    assert len([p for p in state.iterdir() if p.is_dir() and p.name.startswith("python-")]) == 1
