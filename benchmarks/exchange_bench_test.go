@@ -50,26 +50,30 @@ func BenchmarkExchange(b *testing.B) {
 		{"fletch/add_int64", fletchAddr, "add_int64", two, func(i int64) int64 { return 3 * i }},
 	}
 	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			client := dial(b, c.addr)
-			var wantSum int64
-			for i := range int64(totalRows) {
-				wantSum += c.want(i)
-			}
-			b.SetBytes(int64(totalRows * 8 * c.in[0].NumCols()))
-			b.ResetTimer()
-			for b.Loop() {
-				rows, sum, err := exchange(context.Background(), client, c.fn, mem, c.in)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if rows != totalRows || sum != wantSum {
-					b.Fatalf("got %d rows summing to %d, want %d rows summing to %d", rows, sum, totalRows, wantSum)
-				}
-			}
-			b.ReportMetric(float64(totalRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-		})
+		b.Run(c.name, func(b *testing.B) { measure(b, dial(b, c.addr), c.fn, mem, c.in, c.want) })
 	}
+}
+
+// measure runs exchanges of in through fn, checking every answer's row
+// count and checksum, and reports rows/s and ns/row.
+func measure(b *testing.B, client flight.Client, fn string, mem memory.Allocator, in []arrow.RecordBatch, want func(int64) int64) {
+	var wantSum int64
+	for i := range int64(totalRows) {
+		wantSum += want(i)
+	}
+	b.SetBytes(int64(totalRows * 8 * in[0].NumCols()))
+	b.ResetTimer()
+	for b.Loop() {
+		rows, sum, err := exchange(context.Background(), client, fn, mem, in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rows != totalRows || sum != wantSum {
+			b.Fatalf("got %d rows summing to %d, want %d rows summing to %d", rows, sum, totalRows, wantSum)
+		}
+	}
+	b.ReportMetric(float64(totalRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(totalRows)/float64(b.N), "ns/row")
 }
 
 // makeBatches builds 1 Mi rows in cols int64 columns; row i holds i in
@@ -169,7 +173,13 @@ func startFletch(b *testing.B, mem memory.Allocator) string {
 	if err := native.Register(reg, exec.Builtins()...); err != nil {
 		b.Fatal(err)
 	}
-	srv := flightsrv.New(reg, exec.NewRouter(native, nil).Open, mem, flightsrv.Options{MaxMessageBytes: maxMsg})
+	return serve(b, reg, exec.NewRouter(native, nil), mem)
+}
+
+// serve runs a fletch server over reg until the benchmark ends and returns
+// its address.
+func serve(b *testing.B, reg *udfcatalog.Registry, router *exec.Router, mem memory.Allocator) string {
+	srv := flightsrv.New(reg, router.Open, mem, flightsrv.Options{MaxMessageBytes: maxMsg})
 	lis := listen(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)

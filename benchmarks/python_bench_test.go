@@ -12,7 +12,6 @@ import (
 
 	fletchpy "github.com/fletch-udf/fletch/clients/python"
 	"github.com/fletch-udf/fletch/exec"
-	"github.com/fletch-udf/fletch/flightsrv"
 	"github.com/fletch-udf/fletch/pybridge"
 	"github.com/fletch-udf/fletch/udfcatalog"
 )
@@ -36,26 +35,7 @@ func BenchmarkPythonExchange(b *testing.B) {
 		{"py_plus_one", one, func(i int64) int64 { return i + 1 }},
 	}
 	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			client := dial(b, addr)
-			var wantSum int64
-			for i := range int64(totalRows) {
-				wantSum += c.want(i)
-			}
-			b.SetBytes(int64(totalRows * 8 * c.in[0].NumCols()))
-			b.ResetTimer()
-			for b.Loop() {
-				rows, sum, err := exchange(context.Background(), client, c.name, mem, c.in)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if rows != totalRows || sum != wantSum {
-					b.Fatalf("got %d rows summing to %d, want %d rows summing to %d", rows, sum, totalRows, wantSum)
-				}
-			}
-			b.ReportMetric(float64(totalRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-			b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(totalRows)/float64(b.N), "ns/row")
-		})
+		b.Run(c.name, func(b *testing.B) { measure(b, dial(b, addr), c.name, mem, c.in, c.want) })
 	}
 }
 
@@ -96,16 +76,5 @@ func startFletchWithPython(b *testing.B, mem memory.Allocator) string {
 	if _, errs := python.Register(reg); len(errs) > 0 {
 		b.Fatal(errs)
 	}
-	srv := flightsrv.New(reg, exec.NewRouter(native, python).Open, mem, flightsrv.Options{MaxMessageBytes: maxMsg})
-	lis := listen(b)
-	sctx, cancel := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, lis) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			b.Errorf("Serve: %v", err)
-		}
-	})
-	return lis.Addr().String()
+	return serve(b, reg, exec.NewRouter(native, python), mem)
 }
