@@ -55,7 +55,7 @@ func (p *Python) Register(reg *udfcatalog.Registry) ([]*udfcatalog.UDF, []error)
 // covers both the signature and the module's source.
 func describe(f pybridge.Function) (*udfcatalog.UDF, error) {
 	var fn udfcatalog.UDF
-	if err := json.Unmarshal(withVersion(f.Spec), &fn); err != nil {
+	if err := json.Unmarshal(f.Spec, &fn); err != nil {
 		return nil, err
 	}
 	if fn.Name != f.Name || fn.Language != udfcatalog.LanguagePython {
@@ -63,21 +63,6 @@ func describe(f pybridge.Function) (*udfcatalog.UDF, error) {
 	}
 	fn.Version = udfcatalog.Digest(fn.Name, fn.Kind, fn.Language, fn.Params, fn.Result, []byte(f.SourceSHA256))
 	return &fn, nil
-}
-
-// withVersion fills in a placeholder version so validation passes; the real
-// one is computed from the source.
-func withVersion(spec json.RawMessage) []byte {
-	var m map[string]any
-	if json.Unmarshal(spec, &m) != nil {
-		return spec
-	}
-	m["version"] = "pending"
-	out, err := json.Marshal(m)
-	if err != nil {
-		return spec
-	}
-	return out
 }
 
 // Open starts a session for fn.

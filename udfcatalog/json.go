@@ -52,7 +52,8 @@ func (u *UDF) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// UnmarshalJSON reads the form MarshalJSON writes and validates it.
+// UnmarshalJSON reads the form MarshalJSON writes, parsing the types.
+// Registering the result validates the rest.
 func (u *UDF) UnmarshalJSON(data []byte) error {
 	var in udfJSON
 	if err := json.Unmarshal(data, &in); err != nil {
@@ -84,5 +85,5 @@ func (u *UDF) UnmarshalJSON(data []byte) error {
 		Volatility: in.Volatility,
 		Version:    in.Version,
 	}
-	return u.Validate()
+	return nil
 }

@@ -53,13 +53,24 @@ func TestJSONDecodeErrors(t *testing.T) {
 		{`{`, nil}, // a syntax error, reported by encoding/json itself
 		{`{"name":"f","kind":"scalar","language":"go","params":[{"name":"a","type":"int65"}],"return":{"type":"int64"},"version":"v"}`, ErrTypeSyntax},
 		{`{"name":"f","kind":"scalar","language":"go","params":[],"return":{"type":"list<"},"version":"v"}`, ErrTypeSyntax},
-		{`{"name":"","kind":"scalar","language":"go","params":[],"return":{"type":"int64"},"version":"v"}`, ErrInvalidUDF},
-		{`{"name":"f","kind":"scalar","language":"go","params":[],"return":{"type":"int64"}}`, ErrInvalidUDF},
 	}
 	for _, tt := range tests {
 		var u UDF
 		if err := json.Unmarshal([]byte(tt.in), &u); err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
 			t.Errorf("Unmarshal(%s) = %v, want %v", tt.in, err, tt.want)
+		}
+	}
+	// Decoding parses types; registering validates the rest.
+	for _, in := range []string{
+		`{"name":"","kind":"scalar","language":"go","params":[],"return":{"type":"int64"},"version":"v"}`,
+		`{"name":"f","kind":"scalar","language":"go","params":[],"return":{"type":"int64"}}`,
+	} {
+		var u UDF
+		if err := json.Unmarshal([]byte(in), &u); err != nil {
+			t.Fatalf("Unmarshal(%s): %v", in, err)
+		}
+		if err := NewRegistry().Register(&u); !errors.Is(err, ErrInvalidUDF) {
+			t.Errorf("Register(%s) = %v, want ErrInvalidUDF", in, err)
 		}
 	}
 }
