@@ -38,7 +38,8 @@ type InputPlan struct {
 // PlanInput checks that got can be fed to fn. Each column must have the
 // declared type or a lossless representation of it: utf8, large_utf8 and
 // utf8_view for one another, likewise the binary types, list for
-// large_list, and a narrower integer for a wider one.
+// large_list, a narrower integer for a wider one, and the null type (all
+// nulls) for anything.
 func PlanInput(fn *UDF, got *arrow.Schema) (*InputPlan, error) {
 	if got.NumFields() != len(fn.Params) {
 		return nil, fmt.Errorf("%w: %s takes %d column(s) (%s), got %d (%s)", ErrSchemaMismatch,
@@ -98,6 +99,8 @@ func convert(ctx context.Context, mem memory.Allocator, arr arrow.Array, want ar
 		data := retypeData(arr.Data(), want)
 		defer data.Release()
 		return array.MakeFromData(data), nil
+	case arr.DataType().ID() == arrow.NULL:
+		return array.MakeArrayOfNull(mem, want, arr.Len()), nil // all nulls fit any type
 	case isListLike(arr.DataType()) && isListLike(want):
 		return convertList(ctx, mem, arr.(array.ListLike), want)
 	}
@@ -202,7 +205,7 @@ func conformAt(path string, got, want arrow.DataType) (conversion, error) {
 	if got.ID() == want.ID() {
 		return conformSameID(path, got, want)
 	}
-	if lossless(got, want) {
+	if lossless(got, want) || got.ID() == arrow.NULL {
 		return cast, nil
 	}
 	if isListLike(got) && isListLike(want) {

@@ -49,6 +49,9 @@ func TestPlanInput(t *testing.T) {
 		{"struct<a: int64, b: utf8>", "struct<a: int64 not null, b: utf8>", `[{"a":1,"b":"x"},null]`},
 		{"map<utf8, int64>", "map<utf8, int64 not null>", `[[{"key":"a","value":1}],null]`},
 		{"timestamp[us, tz=UTC]", "timestamp[us, tz=UTC]", `["2026-01-01T00:00:00Z"]`},
+		{"int64", "null", `[null,null]`},
+		{"struct<a: list<utf8>>", "null", `[null]`},
+		{"list<int64>", "list<null>", `[[null],null,[]]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want+"<-"+tt.got, func(t *testing.T) {

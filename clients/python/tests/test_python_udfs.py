@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.flight as flight
 import pytest
 
@@ -283,13 +284,28 @@ SAMPLES: dict[str, tuple[pa.DataType, list[Any]]] = {
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
-@pytest.mark.parametrize("rows", [0, 1, 5000])
+@pytest.mark.parametrize("rows", [0, 1, 1 << 20])
 def test_identity_over_every_type(py_server: Server, name: str, rows: int) -> None:
+    # 1 Mi rows are sliced across both workers; equality checks order too.
     arrow_type, values = SAMPLES[name]
     column = pa.array((values * (rows // len(values) + 1))[:rows], type=arrow_type)
     out = call(py_server, name, column)
     assert out.type == arrow_type
-    assert out.to_pylist() == column.to_pylist()
+    assert out.equals(column), f"{name}: first difference at {first_difference(out, column)}"
+
+
+def first_difference(a: pa.Array, b: pa.Array) -> int:
+    return next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
+
+
+@pytest.mark.parametrize("rows", [0, 1, 1 << 20])
+def test_vectorized_with_nulls(py_server: Server, rows: int) -> None:
+    a = pa.array([None if i % 7 == 0 else i for i in range(rows)], pa.int64())
+    b = pa.array(range(rows), pa.int64())
+    expected = pa.array([None if i % 7 == 0 else 2 * i for i in range(rows)], pa.int64())
+    assert call(py_server, "vadd", a, b).equals(expected)
+    words = pa.array([None if i % 5 == 0 else f"wörd{i}" for i in range(rows)], pa.utf8())
+    assert call(py_server, "shout", words).equals(pa.compute.utf8_upper(words))
 
 
 def test_million_rows_keep_their_order_across_workers(py_server: Server) -> None:
@@ -323,6 +339,7 @@ def test_null_policy(py_server: Server) -> None:
 
 
 def test_lossless_input_casts(py_server: Server) -> None:
+    assert call(py_server, "id_str", pa.array([None, None])).to_pylist() == [None, None]  # the null type
     assert call(py_server, "plus_one", pa.array([1, 2], pa.int32())).to_pylist() == [2, 3]
     assert call(py_server, "id_str", pa.array(["a"], pa.large_utf8())).to_pylist() == ["a"]
     assert call(py_server, "id_list", pa.array([[1]], pa.large_list(pa.int64()))).to_pylist() == [[1]]
