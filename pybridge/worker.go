@@ -188,8 +188,18 @@ func (w *worker) exchange(ctx context.Context, req *frame, want frameKind, maxBo
 	if err := w.conn.setDeadline(d); err != nil {
 		return frame{}, false, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = w.conn.setDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// Ending ctx interrupts blocked I/O. Should that have begun, wait for it
+	// before returning, or it could cut off whoever talks to the worker next.
+	interrupted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = w.conn.setDeadline(time.Unix(1, 0))
+		close(interrupted)
+	})
+	defer func() {
+		if !stop() {
+			<-interrupted
+		}
+	}()
 	if req != nil {
 		if err := w.conn.send(*req); err != nil {
 			return frame{}, false, w.failure(ctx, "sending "+req.kind.String(), err)
