@@ -12,13 +12,15 @@ The fletch worker imports UDF modules, finds their functions with :func:`collect
 :meth:`UdfSpec.evaluate`.
 """
 
+from fletch._errors import FletchError, UdfError
 from fletch._types import DEFAULT_DECIMAL, TypeTextError, parse_type_text, type_text
-from fletch._udf import Param, UdfError, UdfSpec, Volatility, collect, udf
+from fletch._udf import Param, UdfSpec, Volatility, collect, udf
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_DECIMAL",
+    "FletchError",
     "Param",
     "TypeTextError",
     "UdfError",
