@@ -94,10 +94,14 @@ func (s *pythonSession) Process(ctx context.Context, in arrow.RecordBatch) (arro
 		return nil, fmt.Errorf("%w: %s: %w", udfcatalog.ErrBadOutput, s.fn.Name, err)
 	}
 	defer out.Release()
-	if out.NumCols() != 1 {
-		return nil, fmt.Errorf("%w: %s returned %d columns", udfcatalog.ErrBadOutput, s.fn.Name, out.NumCols())
+	switch {
+	case out.NumCols() == 1:
+		return array.NewRecordBatch(s.schema, out.Columns(), out.NumRows()), nil
+	case out.NumCols() == 2 && s.fn.OnError == udfcatalog.OnErrorColumn:
+		// Some rows failed; the worker sent their messages too.
+		return array.NewRecordBatch(s.fn.ErrorOutputSchema(), out.Columns(), out.NumRows()), nil
 	}
-	return array.NewRecordBatch(s.schema, out.Columns(), out.NumRows()), nil
+	return nil, fmt.Errorf("%w: %s returned %d columns", udfcatalog.ErrBadOutput, s.fn.Name, out.NumCols())
 }
 
 // classify maps pool failures onto the catalog's failure classes.

@@ -75,11 +75,15 @@ func (s *Server) exchange(ctx context.Context, stream flight.FlightService_DoExc
 	}()
 
 	// The output schema goes out before any input is read: DuckDB's client
-	// blocks on it before sending its first batch.
+	// blocks on it before sending its first batch. Only error_column UDFs
+	// wait for their first output batch, whose failures decide whether the
+	// stream carries RisingWave's error column (RisingWave sends one batch
+	// per exchange).
 	w := &batchWriter{stream: stream, mem: s.mem, maxBytes: s.opts.MaxMessageBytes}
-	outSchema := fn.OutputSchema()
-	if err := w.writeSchema(outSchema); err != nil {
-		return sendError(ctx, err)
+	if fn.OnError != udfcatalog.OnErrorColumn {
+		if err := w.writeSchema(fn.OutputSchema()); err != nil {
+			return sendError(ctx, err)
+		}
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -99,7 +103,7 @@ func (s *Server) exchange(ctx context.Context, stream flight.FlightService_DoExc
 			s.runJobs(ctx, sess, work, results)
 		}()
 	}
-	err = s.writeOutput(ctx, w, outSchema, results, ended, info)
+	err = s.writeOutput(ctx, w, fn, results, ended, info)
 	cancel()
 	workers.Wait()
 	return err
@@ -239,7 +243,7 @@ func (s *Server) process(ctx context.Context, sess Session, in arrow.RecordBatch
 
 // writeOutput writes results in input order, joining the pieces of each
 // input batch into one output batch.
-func (s *Server) writeOutput(ctx context.Context, w *batchWriter, schema *arrow.Schema,
+func (s *Server) writeOutput(ctx context.Context, w *batchWriter, fn *udfcatalog.UDF,
 	results <-chan result, ended <-chan readEnd, info *callInfo) error {
 	pending := make(map[int]result)
 	var parts []arrow.RecordBatch
@@ -271,14 +275,17 @@ func (s *Server) writeOutput(ctx context.Context, w *batchWriter, schema *arrow.
 			delete(pending, next)
 			next++
 			parts = append(parts, r.out)
-			if err := checkOutput(schema, r); err != nil {
+			if err := checkOutput(fn, r); err != nil {
 				return err
 			}
 			if r.piece < r.pieces-1 {
 				continue
 			}
-			out, err := s.join(schema, parts)
+			out, err := s.join(fn, parts)
 			parts = parts[:0]
+			if err == nil && w.schema != nil && out.NumCols() != int64(w.schema.NumFields()) {
+				out, err = s.fitErrorColumn(fn, r.batch, w.schema, out)
+			}
 			if err != nil {
 				return fmt.Errorf("batch %d: %w", r.batch, err)
 			}
@@ -291,7 +298,35 @@ func (s *Server) writeOutput(ctx context.Context, w *batchWriter, schema *arrow.
 			info.rows += out.NumRows()
 		}
 	}
+	if w.schema == nil { // a deferred schema with no batch to carry it
+		if err := w.writeSchema(fn.OutputSchema()); err != nil {
+			return sendError(ctx, err)
+		}
+	}
 	return nil
+}
+
+// fitErrorColumn makes an error_column UDF's output match the schema the
+// stream already has: a null error column is added where the stream has
+// one, or, where it has none, the messages are logged and only the nulls
+// remain. It takes ownership of out.
+func (s *Server) fitErrorColumn(fn *udfcatalog.UDF, batch int, sent *arrow.Schema, out arrow.RecordBatch) (arrow.RecordBatch, error) {
+	defer out.Release()
+	rows := out.NumRows()
+	if sent.NumFields() == 2 {
+		errs := array.MakeArrayOfNull(s.mem, arrow.BinaryTypes.String, int(rows))
+		defer errs.Release()
+		return array.NewRecordBatch(sent, []arrow.Array{out.Column(0), errs}, rows), nil
+	}
+	if msgs, ok := out.Column(1).(*array.String); ok {
+		for i := range msgs.Len() {
+			if msgs.IsValid(i) {
+				s.log.Warn("row failed; its error cannot join a stream that began without an error column",
+					"function", fn.Name, "batch", batch, "row", i, "error", msgs.Value(i))
+			}
+		}
+	}
+	return array.NewRecordBatch(sent, []arrow.Array{out.Column(0)}, rows), nil
 }
 
 // inBatch makes a function error's row index count from the start of the
@@ -305,12 +340,17 @@ func inBatch(err error, offset int64) error {
 }
 
 // checkOutput holds a session to the contract: as many rows as went in,
-// with the declared types. Field names do not travel with batches, so
-// they need not match.
-func checkOutput(schema *arrow.Schema, r result) error {
+// with the declared types, plus a utf8 error column when the UDF's
+// policy is error_column and some row failed. Field names do not travel
+// with batches, so they need not match.
+func checkOutput(fn *udfcatalog.UDF, r result) error {
 	out := r.out
 	if out.NumRows() != r.rows {
 		return fmt.Errorf("%w: batch %d: returned %d rows for %d input rows", udfcatalog.ErrBadOutput, r.batch, out.NumRows(), r.rows)
+	}
+	schema := fn.OutputSchema()
+	if fn.OnError == udfcatalog.OnErrorColumn && out.NumCols() == 2 {
+		schema = fn.ErrorOutputSchema()
 	}
 	if int(out.NumCols()) != schema.NumFields() {
 		return fmt.Errorf("%w: batch %d: returned %d columns, want %d", udfcatalog.ErrBadOutput, r.batch, out.NumCols(), schema.NumFields())
@@ -323,8 +363,9 @@ func checkOutput(schema *arrow.Schema, r result) error {
 	return nil
 }
 
-// join concatenates the outputs of one input batch's pieces and releases them.
-func (s *Server) join(schema *arrow.Schema, parts []arrow.RecordBatch) (arrow.RecordBatch, error) {
+// join concatenates the outputs of one input batch's pieces and releases
+// them. If some piece carries an error column, the others get an empty one.
+func (s *Server) join(fn *udfcatalog.UDF, parts []arrow.RecordBatch) (arrow.RecordBatch, error) {
 	defer func() {
 		for _, p := range parts {
 			p.Release()
@@ -334,6 +375,12 @@ func (s *Server) join(schema *arrow.Schema, parts []arrow.RecordBatch) (arrow.Re
 	if len(parts) == 1 {
 		parts[0].Retain()
 		return parts[0], nil
+	}
+	schema := fn.OutputSchema()
+	for _, p := range parts {
+		if p.NumCols() > int64(schema.NumFields()) {
+			schema = fn.ErrorOutputSchema()
+		}
 	}
 	cols := make([]arrow.Array, schema.NumFields())
 	defer func() {
@@ -350,7 +397,12 @@ func (s *Server) join(schema *arrow.Schema, parts []arrow.RecordBatch) (arrow.Re
 	for i := range cols {
 		chunks := make([]arrow.Array, len(parts))
 		for j, p := range parts {
-			chunks[j] = p.Column(i)
+			if i < int(p.NumCols()) {
+				chunks[j] = p.Column(i)
+				continue
+			}
+			chunks[j] = array.MakeArrayOfNull(s.mem, schema.Field(i).Type, int(p.NumRows()))
+			defer chunks[j].Release()
 		}
 		var err error
 		if cols[i], err = array.Concatenate(chunks, s.mem); err != nil {

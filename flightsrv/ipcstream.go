@@ -85,15 +85,23 @@ type batchWriter struct {
 	mem      memory.Allocator
 	maxBytes int
 	body     bytes.Buffer
+	schema   *arrow.Schema // the schema sent, or nil while it is deferred
 }
 
 func (w *batchWriter) writeSchema(schema *arrow.Schema) error {
 	p := ipc.GetSchemaPayload(schema, w.mem)
 	defer p.Release()
+	w.schema = schema
 	return w.send(&p)
 }
 
+// write sends rec, preceded by its schema if no schema was sent yet.
 func (w *batchWriter) write(rec arrow.RecordBatch) error {
+	if w.schema == nil {
+		if err := w.writeSchema(rec.Schema()); err != nil {
+			return err
+		}
+	}
 	p, err := ipc.GetRecordBatchPayload(rec, ipc.WithAllocator(w.mem))
 	if err != nil {
 		return fmt.Errorf("encode output batch: %w", err)

@@ -17,6 +17,7 @@ type udfJSON struct {
 	Return     fieldJSON   `json:"return"`
 	Doc        string      `json:"doc"`
 	Volatility Volatility  `json:"volatility"`
+	OnError    string      `json:"on_error"`
 	Version    string      `json:"version"`
 }
 
@@ -35,7 +36,11 @@ func (u *UDF) MarshalJSON() ([]byte, error) {
 		Params:     make([]fieldJSON, len(u.Params)),
 		Doc:        u.Doc,
 		Volatility: u.Volatility,
+		OnError:    u.OnError,
 		Version:    u.Version,
+	}
+	if out.OnError == "" {
+		out.OnError = OnErrorRaise
 	}
 	for i, p := range u.Params {
 		t, err := FormatType(p.Type)
@@ -83,6 +88,7 @@ func (u *UDF) UnmarshalJSON(data []byte) error {
 		Result:     arrow.Field{Name: name, Type: rt, Nullable: in.Return.Nullable},
 		Doc:        in.Doc,
 		Volatility: in.Volatility,
+		OnError:    in.OnError,
 		Version:    in.Version,
 	}
 	return nil

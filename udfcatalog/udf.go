@@ -37,6 +37,20 @@ const (
 	Volatile Volatility = "volatile"
 )
 
+// OnError policies: what a failing row does.
+const (
+	// OnErrorRaise fails the batch (the default).
+	OnErrorRaise = "raise"
+	// OnErrorNull makes the row null; the failure is logged.
+	OnErrorNull = "null"
+	// OnErrorColumn makes the row null and reports its message in a second
+	// utf8 column, present only in batches where some row failed.
+	OnErrorColumn = "error_column"
+)
+
+// ErrorColumn is the name of the per-row error column.
+const ErrorColumn = "error"
+
 // Languages name the executor that runs a UDF.
 const (
 	LanguageGo     = "go"
@@ -64,6 +78,8 @@ type UDF struct {
 	Result     arrow.Field
 	Doc        string
 	Volatility Volatility
+	// OnError is the failing-row policy; empty means OnErrorRaise.
+	OnError string
 	// Version is a digest of the signature and, where there is one, the source.
 	Version string
 }
@@ -86,6 +102,8 @@ func (u *UDF) Validate() error {
 		return fmt.Errorf("%w: %s: result type is missing", ErrInvalidUDF, u.Name)
 	case u.Version == "":
 		return fmt.Errorf("%w: %s: version is empty", ErrInvalidUDF, u.Name)
+	case u.OnError != "" && u.OnError != OnErrorRaise && u.OnError != OnErrorNull && u.OnError != OnErrorColumn:
+		return fmt.Errorf("%w: %s: on_error %q is not raise, null or error_column", ErrInvalidUDF, u.Name, u.OnError)
 	}
 	seen := make(map[string]bool, len(u.Params))
 	for i, p := range u.Params {
@@ -113,6 +131,12 @@ func (u *UDF) InputSchema() *arrow.Schema {
 // OutputSchema is the schema of the batches the UDF returns.
 func (u *UDF) OutputSchema() *arrow.Schema {
 	return arrow.NewSchema([]arrow.Field{u.Result}, nil)
+}
+
+// ErrorOutputSchema is OutputSchema with the error column, for batches in
+// which some row failed under OnErrorColumn.
+func (u *UDF) ErrorOutputSchema() *arrow.Schema {
+	return arrow.NewSchema([]arrow.Field{u.Result, {Name: ErrorColumn, Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
 }
 
 // SignatureSchema is the input fields followed by the output fields: the

@@ -9,7 +9,9 @@ array operations.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import itertools
 import operator
 import os
@@ -25,6 +27,7 @@ from fletch._errors import UdfError
 from fletch._types import Converter, type_text
 
 __all__ = [
+    "AsyncRowwiseEvaluator",
     "ParamPlan",
     "ResultPlan",
     "RowwiseEvaluator",
@@ -110,7 +113,13 @@ class _Evaluator:
     """What row-wise and vectorized evaluation share: column checks and the null policy's mask."""
 
     def __init__(
-        self, name: str, function: Callable[..., Any], params: Sequence[ParamPlan], result: ResultPlan
+        self,
+        name: str,
+        function: Callable[..., Any],
+        params: Sequence[ParamPlan],
+        result: ResultPlan,
+        *,
+        collect_errors: bool = False,
     ):
         self._name = name
         self._function = function
@@ -118,6 +127,19 @@ class _Evaluator:
         self._types = tuple(p.type for p in self._params)
         self._strict = tuple(not p.nullable for p in self._params)
         self._result = result
+        # Under an on_error policy other than "raise", failing rows become
+        # nulls with an error each instead of failing the batch.
+        self._collect = collect_errors
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.Array:
+        values, errors = self.evaluate(batch)
+        if errors:
+            raise errors[min(errors)]
+        return values
+
+    def evaluate(self, batch: pa.RecordBatch) -> tuple[pa.Array, dict[int, UdfError]]:
+        """The batch's results, and the failing rows' errors (empty unless errors are collected)."""
+        raise NotImplementedError
 
     def _columns(self, batch: pa.RecordBatch) -> list[pa.Array]:
         """The batch's columns as the declared types.
@@ -281,15 +303,21 @@ class RowwiseEvaluator(_Evaluator):
     """Calls the function once per row with Python values."""
 
     def __init__(
-        self, name: str, function: Callable[..., Any], params: Sequence[ParamPlan], result: ResultPlan
+        self,
+        name: str,
+        function: Callable[..., Any],
+        params: Sequence[ParamPlan],
+        result: ResultPlan,
+        *,
+        collect_errors: bool = False,
     ):
-        super().__init__(name, function, params, result)
+        super().__init__(name, function, params, result, collect_errors=collect_errors)
         self._to_python = tuple(
             None if p.to_python is None else _none_safe(p.to_python) for p in self._params
         )
         self._to_arrow = None if result.to_arrow is None else _none_safe(result.to_arrow)
 
-    def __call__(self, batch: pa.RecordBatch) -> pa.Array:
+    def evaluate(self, batch: pa.RecordBatch) -> tuple[pa.Array, dict[int, UdfError]]:
         columns = self._columns(batch)
         mask = self._valid_mask(columns)
         keep: list[list[bool] | None] = [None] * len(columns)  # Python masks for columns Arrow cannot filter
@@ -315,9 +343,29 @@ class RowwiseEvaluator(_Evaluator):
                 return i
 
         args = [self._python_values(column, i, row_of, keep[i]) for i, column in enumerate(columns)]
-        values = self._call(args, count, row_of)
-        result = self._arrow_values(values, row_of)
-        return result if mask is None else _expand(result, mask)
+        errors: dict[int, UdfError] = {}
+        values = (
+            self._call_collecting(args, count, row_of, errors)
+            if self._collect
+            else self._call(args, count, row_of)
+        )
+        result = self._arrow_values(values, row_of, errors)
+        return (result if mask is None else _expand(result, mask)), errors
+
+    def _call_collecting(
+        self, args: list[list[Any]], count: int, row_of: Callable[[int], int], errors: dict[int, UdfError]
+    ) -> list[Any]:
+        """One call per row, each in its own try: a failing row gives None and an error."""
+        function = self._function
+        rows: Any = zip(*args, strict=True) if args else itertools.repeat((), count)
+        values: list[Any] = []
+        for i, row in enumerate(rows):
+            try:
+                values.append(function(*row))
+            except Exception as err:
+                values.append(None)
+                errors[row_of(i)] = UdfError.from_exception(self._name, row_of(i), err)
+        return values
 
     def _python_values(
         self, column: pa.Array, index: int, row_of: Callable[[int], int], keep: list[bool] | None
@@ -377,9 +425,13 @@ class RowwiseEvaluator(_Evaluator):
             )
         return values
 
-    def _arrow_values(self, values: list[Any], row_of: Callable[[int], int]) -> pa.Array:
+    def _arrow_values(
+        self, values: list[Any], row_of: Callable[[int], int], errors: dict[int, UdfError]
+    ) -> pa.Array:
         to_arrow = self._to_arrow
-        if to_arrow is not None:
+        if self._collect:
+            values = self._converted_collecting(values, row_of, errors)
+        elif to_arrow is not None:
             source = iter(values)
             try:
                 values = list(map(to_arrow, source))
@@ -391,12 +443,144 @@ class RowwiseEvaluator(_Evaluator):
         except Exception as err:
             raise self._conversion_failure(values, err, row_of) from err
         if result.null_count and not self._result.nullable:
+            if self._collect:
+                for i, value in enumerate(values):
+                    if value is None and row_of(i) not in errors:
+                        errors[row_of(i)] = self._none_error(row_of(i))
+                return result
             try:
                 index = values.index(None)
             except ValueError:
                 index = pc.index(result.is_null(), True).as_py()
             raise self._none_error(row_of(index))
         return result
+
+    def _converted_collecting(
+        self, values: list[Any], row_of: Callable[[int], int], errors: dict[int, UdfError]
+    ) -> list[Any]:
+        """values converted to Arrow-ready Python, with unconvertible ones replaced by None and an error."""
+        rt = self._result.type
+        to_arrow = self._to_arrow
+        out = values if to_arrow is None else [None] * len(values)
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            try:
+                converted = value if to_arrow is None else to_arrow(value)
+                if to_arrow is not None:
+                    out[i] = converted
+            except Exception as err:
+                out[i] = None
+                errors[row_of(i)] = UdfError.from_exception(self._name, row_of(i), err, user=False)
+        try:
+            _convert(out, rt)
+            return out
+        except Exception:
+            pass
+        for i, value in enumerate(out):  # the slow path: find every value pa.array rejects
+            if value is None:
+                continue
+            try:
+                pa.array([value], type=rt)
+            except Exception as err:
+                out[i] = None
+                errors[row_of(i)] = UdfError(
+                    self._name,
+                    row_of(i),
+                    exception_type_name(type(err)),
+                    f"returned {_short_repr(value)}, which cannot be converted to {_text(rt)}: "
+                    f"{_message(err)}",
+                )
+        return out
+
+
+class AsyncRowwiseEvaluator(RowwiseEvaluator):
+    """Runs an ``async def`` UDF's calls for a batch concurrently on the worker's event loop.
+
+    At most ``max_concurrency`` calls are in flight; each may take ``timeout`` seconds. Results come back in
+    input order.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        function: Callable[..., Any],
+        params: Sequence[ParamPlan],
+        result: ResultPlan,
+        *,
+        collect_errors: bool = False,
+        max_concurrency: int,
+        timeout: float | None,
+    ):
+        super().__init__(name, function, params, result, collect_errors=collect_errors)
+        self._max_concurrency = max_concurrency
+        self._timeout = timeout
+
+    def _call(self, args: list[list[Any]], count: int, row_of: Callable[[int], int]) -> list[Any]:
+        errors: dict[int, UdfError] = {}
+        values = self._call_collecting(args, count, row_of, errors)
+        if errors:
+            raise errors[min(errors)]
+        return values
+
+    def _call_collecting(
+        self, args: list[list[Any]], count: int, row_of: Callable[[int], int], errors: dict[int, UdfError]
+    ) -> list[Any]:
+        rows: list[tuple[Any, ...]] = list(zip(*args, strict=True)) if args else [()] * count
+        values: list[Any] = [None] * count
+        failures: dict[int, BaseException] = {}
+        event_loop().run_until_complete(
+            _run_concurrently(self._function, rows, values, failures, self._max_concurrency, self._timeout)
+        )
+        for i, err in failures.items():
+            if isinstance(err, TimeoutError):
+                errors[row_of(i)] = UdfError(
+                    self._name,
+                    row_of(i),
+                    "TimeoutError",
+                    f"the call took longer than {self._timeout} s (timeout)",
+                )
+            else:
+                errors[row_of(i)] = UdfError.from_exception(self._name, row_of(i), err)
+        return values
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The process's event loop for async UDFs, made on first use and kept: clients bound to it live on."""
+    global _LOOP
+    if _LOOP is None or _LOOP.is_closed():
+        _LOOP = asyncio.new_event_loop()
+    return _LOOP
+
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+
+
+async def _run_concurrently(
+    function: Callable[..., Any],
+    rows: list[tuple[Any, ...]],
+    values: list[Any],
+    failures: dict[int, BaseException],
+    limit: int,
+    timeout: float | None,
+) -> None:
+    """Calls function on every row with at most limit calls awaiting at once, results by row index.
+
+    limit consumers share one iterator of row indexes, so no task is made per row.
+    """
+    indexes = iter(range(len(rows)))
+
+    async def consume() -> None:
+        for i in indexes:
+            try:
+                if timeout is None:
+                    values[i] = await function(*rows[i])
+                else:
+                    values[i] = await asyncio.wait_for(function(*rows[i]), timeout)
+            except Exception as err:
+                failures[i] = err
+
+    await asyncio.gather(*(consume() for _ in range(min(limit, len(rows)))))
 
 
 class VectorizedEvaluator(_Evaluator):
@@ -408,16 +592,22 @@ class VectorizedEvaluator(_Evaluator):
     Rows where a non-Optional parameter is null are null in the result whatever the function returned.
     """
 
-    def __call__(self, batch: pa.RecordBatch) -> pa.Array:
+    def evaluate(self, batch: pa.RecordBatch) -> tuple[pa.Array, dict[int, UdfError]]:
         columns = self._columns(batch)
         count = batch.num_rows
         try:
             returned = self._function(*columns)
+            if inspect.isawaitable(returned):
+                returned = event_loop().run_until_complete(returned)
+            result = self._normalize(returned, count)
         except Exception as err:
-            raise UdfError.from_exception(self._name, None, err) from err
-        result = self._normalize(returned, count)
+            failure = err if isinstance(err, UdfError) else UdfError.from_exception(self._name, None, err)
+            if not self._collect:
+                raise failure from err
+            # The whole batch failed: every row carries the error.
+            return pa.nulls(count, self._result.type), dict.fromkeys(range(count), failure)
         mask = self._valid_mask(columns)
-        return result if mask is None else _mask_nulls(result, mask)
+        return (result if mask is None else _mask_nulls(result, mask)), {}
 
     def _normalize(self, returned: Any, count: int) -> pa.Array:
         rt = self._result.type

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import sys
 import types
 import typing
@@ -12,7 +13,14 @@ from typing import Any, Final, Literal, TypeVar, overload
 
 import pyarrow as pa
 
-from fletch._eval import ParamPlan, ResultPlan, RowwiseEvaluator, UdfError, VectorizedEvaluator
+from fletch._eval import (
+    AsyncRowwiseEvaluator,
+    ParamPlan,
+    ResultPlan,
+    RowwiseEvaluator,
+    UdfError,
+    VectorizedEvaluator,
+)
 from fletch._types import (
     AnnotationError,
     TypeInfo,
@@ -26,11 +34,16 @@ from fletch._types import (
     type_text,
 )
 
-__all__ = ["Param", "UdfError", "UdfSpec", "Volatility", "collect", "udf"]
+__all__ = ["OnError", "Param", "UdfError", "UdfSpec", "Volatility", "collect", "udf"]
 
 Volatility = Literal["immutable", "stable", "volatile"]
 
 _VOLATILITIES: Final = ("immutable", "stable", "volatile")
+OnError = Literal["raise", "null", "error_column"]
+_ON_ERROR: Final = ("raise", "null", "error_column")
+DEFAULT_MAX_CONCURRENCY: Final = 100
+
+_log = logging.getLogger("fletch")
 _MAX_NAME_LEN: Final = 256  # bytes, as the Go catalog allows
 _ATTRIBUTE: Final = "__fletch_udf__"
 _MISSING: Final = object()
@@ -77,7 +90,11 @@ class UdfSpec:
     doc: str
     module: str
     qualname: str
-    _evaluator: Callable[[pa.RecordBatch], pa.Array] = field(repr=False)
+    _evaluator: RowwiseEvaluator | VectorizedEvaluator = field(repr=False)
+    on_error: OnError = "raise"
+    is_async: bool = False
+    max_concurrency: int | None = None
+    timeout: float | None = None
 
     def describe(self) -> dict[str, Any]:
         """The JSON-able description the Go server parses (it fills in ``version``)."""
@@ -89,6 +106,7 @@ class UdfSpec:
             "return": self.result.describe(),
             "doc": self.doc,
             "volatility": self.volatility,
+            "on_error": self.on_error,
             "version": "",
         }
 
@@ -106,6 +124,27 @@ class UdfSpec:
         """
         return self._evaluator(batch)
 
+    def evaluate_with_errors(self, batch: pa.RecordBatch) -> tuple[pa.Array, pa.Array | None]:
+        """evaluate, applying the UDF's ``on_error`` policy to rows that fail.
+
+        ``raise``: a failing row fails the batch (UdfError). ``null``: failing rows are null and each
+        failure is logged. ``error_column``: failing rows are null and the second value is a utf8 column
+        with each failing row's message (null elsewhere); it is None when no row failed.
+        """
+        if self.on_error == "raise":
+            return self._evaluator(batch), None
+        values, errors = self._evaluator.evaluate(batch)
+        if not errors:
+            return values, None
+        if self.on_error == "null":
+            for row in sorted(errors):
+                _log.warning("%s: row %d failed and is null (on_error=null): %s", self.name, row, errors[row])
+            return values, None
+        messages: list[str | None] = [None] * batch.num_rows
+        for row, err in errors.items():
+            messages[row] = f"{err.exc_type}: {err.message}" if err.message else err.exc_type
+        return values, pa.array(messages, pa.utf8())
+
 
 @overload
 def udf(fn: _F, /) -> _F: ...
@@ -122,6 +161,9 @@ def udf(
     vectorized: bool | None = None,
     volatility: Volatility = "volatile",
     doc: str | None = None,
+    on_error: OnError = "raise",
+    max_concurrency: int | None = None,
+    timeout: float | None = None,
 ) -> Callable[[_F], _F]: ...
 
 
@@ -135,6 +177,9 @@ def udf(
     vectorized: bool | None = None,
     volatility: Volatility = "volatile",
     doc: str | None = None,
+    on_error: OnError = "raise",
+    max_concurrency: int | None = None,
+    timeout: float | None = None,
 ) -> Any:
     """Declare a function as a fletch UDF; use as ``@udf`` or ``@udf(...)``.
 
@@ -156,6 +201,11 @@ def udf(
             annotations.
         volatility: ``"volatile"`` (the default), ``"stable"`` or ``"immutable"``.
         doc: the description; defaults to the docstring.
+        on_error: what a failing row does: ``"raise"`` (the default) fails the batch; ``"null"`` makes the
+            row null and logs the failure; ``"error_column"`` makes it null and reports its message in a
+            second column, sent only with batches where some row failed (RisingWave's convention).
+        max_concurrency: for an ``async def`` UDF, how many calls may be in flight per worker (default 100).
+        timeout: for an ``async def`` UDF, the seconds one call may take; a late row fails (see on_error).
     """
 
     def decorate(function: _F) -> _F:
@@ -167,6 +217,9 @@ def udf(
             vectorized=vectorized,
             volatility=volatility,
             doc=doc,
+            on_error=on_error,
+            max_concurrency=max_concurrency,
+            timeout=timeout,
         )
         try:
             setattr(function, _ATTRIBUTE, spec)
@@ -221,6 +274,9 @@ def _build_spec(
     vectorized: bool | None,
     volatility: str,
     doc: str | None,
+    on_error: str = "raise",
+    max_concurrency: int | None = None,
+    timeout: float | None = None,
 ) -> UdfSpec:
     qualname = (
         getattr(function, "__qualname__", None) or getattr(function, "__name__", None) or repr(function)
@@ -231,6 +287,15 @@ def _build_spec(
         raise ValueError(f"{label}: volatility must be one of {', '.join(_VOLATILITIES)}, not {volatility!r}")
     if doc is not None and not isinstance(doc, str):
         raise TypeError(f"{label}: doc must be a str, not {type(doc).__name__}")
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"{label}: on_error must be one of {', '.join(_ON_ERROR)}, not {on_error!r}")
+    is_async = inspect.iscoroutinefunction(function)
+    if not is_async and (max_concurrency is not None or timeout is not None):
+        raise TypeError(f"{label}: max_concurrency and timeout apply to async def UDFs only")
+    if max_concurrency is not None and (not isinstance(max_concurrency, int) or max_concurrency < 1):
+        raise ValueError(f"{label}: max_concurrency must be a positive int, not {max_concurrency!r}")
+    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ValueError(f"{label}: timeout must be a positive number of seconds, not {timeout!r}")
 
     try:
         signature = inspect.signature(function)
@@ -312,8 +377,22 @@ def _build_spec(
     shown = type_text(result_info.type) if return_hint is _MISSING else describe_annotation(return_hint)
     result_plan = ResultPlan(result_info.type, nullable, result_info.to_arrow, shown)
 
-    evaluator_class = VectorizedEvaluator if is_vectorized else RowwiseEvaluator
-    evaluator = evaluator_class(udf_name, function, plans, result_plan)
+    collect_errors = on_error != "raise"
+    evaluator: RowwiseEvaluator | VectorizedEvaluator
+    if is_vectorized:
+        evaluator = VectorizedEvaluator(udf_name, function, plans, result_plan, collect_errors=collect_errors)
+    elif is_async:
+        evaluator = AsyncRowwiseEvaluator(
+            udf_name,
+            function,
+            plans,
+            result_plan,
+            collect_errors=collect_errors,
+            max_concurrency=max_concurrency or DEFAULT_MAX_CONCURRENCY,
+            timeout=None if timeout is None else float(timeout),
+        )
+    else:
+        evaluator = RowwiseEvaluator(udf_name, function, plans, result_plan, collect_errors=collect_errors)
     return UdfSpec(
         name=udf_name,
         function=function,
@@ -325,6 +404,12 @@ def _build_spec(
         module=getattr(function, "__module__", None) or "",
         qualname=qualname,
         _evaluator=evaluator,
+        on_error=typing.cast(OnError, on_error),
+        is_async=is_async,
+        max_concurrency=(max_concurrency or DEFAULT_MAX_CONCURRENCY)
+        if is_async and not is_vectorized
+        else None,
+        timeout=None if timeout is None else float(timeout),
     )
 
 

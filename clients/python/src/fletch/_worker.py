@@ -199,9 +199,10 @@ class Worker:
         try:
             batch = pa.ipc.open_stream(pa.py_buffer(body)).read_next_batch()
             with self._log.running(name):
-                result = udf.evaluate(batch)
+                result, errors = udf.evaluate_with_errors(batch)
             sink = pa.BufferOutputStream()
-            out = pa.record_batch([result], names=[name])
+            columns = [result] if errors is None else [result, errors]
+            out = pa.record_batch(columns, names=[name, "error"][: len(columns)])
             with pa.ipc.new_stream(sink, out.schema) as writer:
                 writer.write_batch(out)
             payload = sink.getvalue()

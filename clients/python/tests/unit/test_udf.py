@@ -158,6 +158,7 @@ def test_describe() -> None:
         "return": {"name": "weighted", "type": "float64", "nullable": True},
         "doc": "Weighted sum.",
         "volatility": "immutable",
+        "on_error": "raise",
         "version": "",
     }
 
@@ -168,7 +169,17 @@ def test_describe_key_order_is_stable() -> None:
         return 1
 
     described = spec_of(f).describe()
-    assert list(described) == ["name", "kind", "language", "params", "return", "doc", "volatility", "version"]
+    assert list(described) == [
+        "name",
+        "kind",
+        "language",
+        "params",
+        "return",
+        "doc",
+        "volatility",
+        "on_error",
+        "version",
+    ]
     assert list(described["return"]) == ["name", "type", "nullable"]
 
 
