@@ -70,8 +70,15 @@ bench: bundle
 	    -pair PythonExchange/py_add=PythonExchange/add_int64 \
 	    -pair PythonExchange/py_plus_one=PythonExchange/add_int64
 
-fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseType -fuzztime 30s ./udfcatalog
+# Every fuzz target in the module, FUZZTIME each.
+FUZZTIME ?= 30s
+fuzz: bundle
+	@for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
 
 clean:
 	rm -rf bin $(VENV)

@@ -59,7 +59,7 @@ type nativeSession struct {
 	schema *arrow.Schema
 }
 
-func (s *nativeSession) Process(ctx context.Context, in arrow.RecordBatch) (arrow.RecordBatch, error) {
+func (s *nativeSession) Process(ctx context.Context, in arrow.RecordBatch) ([]arrow.RecordBatch, error) {
 	rows := int(in.NumRows())
 	out, err := s.fn.eval(ctx, s.mem, in.Columns(), rows)
 	if err != nil {
@@ -71,8 +71,11 @@ func (s *nativeSession) Process(ctx context.Context, in arrow.RecordBatch) (arro
 		return nil, fmt.Errorf("%w: %s returned %d %s values for %d rows, want %s",
 			udfcatalog.ErrBadOutput, s.fn.udf.Name, out.Len(), out.DataType(), rows, want)
 	}
-	return array.NewRecordBatch(s.schema, []arrow.Array{out}, int64(rows)), nil
+	return []arrow.RecordBatch{array.NewRecordBatch(s.schema, []arrow.Array{out}, int64(rows))}, nil
 }
+
+// Finish emits nothing: native functions are scalar.
+func (s *nativeSession) Finish(context.Context) ([]arrow.RecordBatch, error) { return nil, nil }
 
 // Parallelism lets one exchange use every core: native functions are
 // safe for concurrent use.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -65,18 +66,63 @@ func describe(f pybridge.Function) (*udfcatalog.UDF, error) {
 	return &fn, nil
 }
 
-// Open starts a session for fn.
-func (p *Python) Open(_ context.Context, fn *udfcatalog.UDF) (Session, error) {
-	return &pythonSession{p: p, fn: fn, schema: fn.OutputSchema()}, nil
+// Open starts a session for fn. Scalar and table functions run batch by
+// batch on whichever worker is free; aggregates and transforms keep their
+// state in one worker for the whole exchange, opened with the client's
+// exchange options.
+func (p *Python) Open(ctx context.Context, fn *udfcatalog.UDF, options []byte) (Session, error) {
+	s := &pythonSession{p: p, fn: fn, schema: fn.OutputSchema(), options: options}
+	if fn.Kind != udfcatalog.KindAggregate && fn.Kind != udfcatalog.KindTransform {
+		return s, nil
+	}
+	pinned, err := p.pool.Pin(ctx)
+	if err != nil {
+		return nil, s.classify(err)
+	}
+	if _, err := pinned.Call(ctx, pybridge.Request{Fn: fn.Name, Op: "open", Options: options}); err != nil {
+		pinned.Release()
+		return nil, s.classify(err)
+	}
+	s.pinned = pinned
+	return s, nil
 }
 
 type pythonSession struct {
-	p      *Python
-	fn     *udfcatalog.UDF
-	schema *arrow.Schema
+	p        *Python
+	fn       *udfcatalog.UDF
+	schema   *arrow.Schema
+	options  []byte
+	pinned   *pybridge.Pinned // for stateful kinds
+	finished bool
 }
 
-func (s *pythonSession) Process(ctx context.Context, in arrow.RecordBatch) (arrow.RecordBatch, error) {
+func (s *pythonSession) call(ctx context.Context, req pybridge.Request) ([]arrow.RecordBatch, error) {
+	var reply []byte
+	var err error
+	if s.pinned != nil {
+		reply, err = s.pinned.Call(ctx, req)
+	} else {
+		req.Options = s.options
+		reply, err = s.p.pool.Call(ctx, req)
+	}
+	if err != nil {
+		return nil, s.classify(err)
+	}
+	outs, err := arrowsafe.ReadBatches(reply, s.p.maxDecompressed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", udfcatalog.ErrBadOutput, s.fn.Name, err)
+	}
+	for i, out := range outs {
+		outs[i], err = s.relabel(out)
+		if err != nil {
+			release(outs[i+1:])
+			return nil, err
+		}
+	}
+	return outs, nil
+}
+
+func (s *pythonSession) Process(ctx context.Context, in arrow.RecordBatch) ([]arrow.RecordBatch, error) {
 	var buf bytes.Buffer
 	w := ipc.NewWriter(&buf, ipc.WithSchema(in.Schema()), ipc.WithAllocator(s.p.mem))
 	if err := w.Write(in); err != nil {
@@ -85,23 +131,42 @@ func (s *pythonSession) Process(ctx context.Context, in arrow.RecordBatch) (arro
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("encode input for %s: %w", s.fn.Name, err)
 	}
-	reply, err := s.p.pool.Call(ctx, s.fn.Name, buf.Bytes())
-	if err != nil {
-		return nil, s.classify(err)
+	return s.call(ctx, pybridge.Request{Fn: s.fn.Name, Input: buf.Bytes()})
+}
+
+// Finish asks a stateful UDF for what it emits at the end of input.
+func (s *pythonSession) Finish(ctx context.Context) ([]arrow.RecordBatch, error) {
+	if s.pinned == nil {
+		return nil, nil
 	}
-	out, err := arrowsafe.ReadBatch(reply, s.p.maxDecompressed)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", udfcatalog.ErrBadOutput, s.fn.Name, err)
-	}
+	s.finished = true
+	return s.call(ctx, pybridge.Request{Fn: s.fn.Name, Op: "finish"})
+}
+
+// relabel gives a worker's batch the declared schema, or the one with an
+// error column for an error_column UDF some of whose rows failed. It takes
+// ownership of out.
+func (s *pythonSession) relabel(out arrow.RecordBatch) (arrow.RecordBatch, error) {
 	defer out.Release()
-	switch {
-	case out.NumCols() == 1:
-		return array.NewRecordBatch(s.schema, out.Columns(), out.NumRows()), nil
-	case out.NumCols() == 2 && s.fn.OnError == udfcatalog.OnErrorColumn:
-		// Some rows failed; the worker sent their messages too.
-		return array.NewRecordBatch(s.fn.ErrorOutputSchema(), out.Columns(), out.NumRows()), nil
+	schema := s.schema
+	if s.fn.OnError == udfcatalog.OnErrorColumn && int(out.NumCols()) == schema.NumFields()+1 {
+		schema = s.fn.ErrorOutputSchema()
 	}
-	return nil, fmt.Errorf("%w: %s returned %d columns", udfcatalog.ErrBadOutput, s.fn.Name, out.NumCols())
+	if int(out.NumCols()) != schema.NumFields() {
+		return nil, fmt.Errorf("%w: %s returned %d columns, want %d", udfcatalog.ErrBadOutput, s.fn.Name, out.NumCols(), schema.NumFields())
+	}
+	for i, f := range schema.Fields() {
+		if got := out.Column(i).DataType(); !arrow.TypeEqual(got, f.Type) {
+			return nil, fmt.Errorf("%w: %s returned column %d as %s, want %s", udfcatalog.ErrBadOutput, s.fn.Name, i, got, f.Type)
+		}
+	}
+	return array.NewRecordBatch(schema, out.Columns(), out.NumRows()), nil
+}
+
+func release(recs []arrow.RecordBatch) {
+	for _, r := range recs {
+		r.Release()
+	}
 }
 
 // classify maps pool failures onto the catalog's failure classes.
@@ -122,7 +187,30 @@ func (s *pythonSession) classify(err error) error {
 	return err
 }
 
-// Parallelism lets one exchange use every worker.
-func (s *pythonSession) Parallelism() int { return s.p.pool.Size() }
+// Parallelism lets one exchange use every worker, unless its state lives
+// in one.
+func (s *pythonSession) Parallelism() int {
+	if s.pinned != nil {
+		return 1
+	}
+	return s.p.pool.Size()
+}
 
-func (s *pythonSession) Close() error { return nil }
+// Close releases a pinned worker, first dropping state an unfinished
+// exchange left in it.
+func (s *pythonSession) Close() error {
+	if s.pinned == nil {
+		return nil
+	}
+	defer s.pinned.Release()
+	if s.finished {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	_, err := s.pinned.Call(ctx, pybridge.Request{Fn: s.fn.Name, Op: "close"})
+	return err
+}
+
+// closeTimeout bounds dropping an abandoned exchange's state.
+const closeTimeout = 5 * time.Second

@@ -138,7 +138,7 @@ func TestPythonSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := py.Open(context.Background(), fn)
+	sess, err := py.Open(context.Background(), fn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,12 +147,12 @@ func TestPythonSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Release()
-	out, err := sess.Process(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
+	outs, err := sess.Process(context.Background(), in)
+	if err != nil || len(outs) != 1 {
+		t.Fatalf("Process = %d batches, %v", len(outs), err)
 	}
-	defer out.Release()
-	if js, _ := out.Column(0).MarshalJSON(); string(js) != "[3,null]" {
+	defer release(outs)
+	if js, _ := outs[0].Column(0).MarshalJSON(); string(js) != "[3,null]" {
 		t.Errorf("add_int = %s", js)
 	}
 

@@ -11,9 +11,12 @@ import (
 
 // Session evaluates the batches of one exchange with one UDF.
 type Session interface {
-	// Process returns the output for one input batch that has the UDF's
-	// input schema. The caller releases the result.
-	Process(ctx context.Context, in arrow.RecordBatch) (arrow.RecordBatch, error)
+	// Process returns the outputs for one input batch that has the UDF's
+	// input schema: one batch of as many rows for a scalar function, any
+	// number for other kinds. The caller releases them.
+	Process(ctx context.Context, in arrow.RecordBatch) ([]arrow.RecordBatch, error)
+	// Finish returns what the UDF emits at the end of input.
+	Finish(ctx context.Context) ([]arrow.RecordBatch, error)
 	// Parallelism is how many Process calls may run at once.
 	Parallelism() int
 	// Close releases the session's resources.
@@ -32,14 +35,15 @@ func NewRouter(native *Native, python *Python) *Router {
 	return &Router{native: native, python: python}
 }
 
-// Open starts a session for fn.
-func (r *Router) Open(ctx context.Context, fn *udfcatalog.UDF) (Session, error) {
+// Open starts a session for fn with the client's exchange options (JSON,
+// or nil).
+func (r *Router) Open(ctx context.Context, fn *udfcatalog.UDF, options []byte) (Session, error) {
 	switch fn.Language {
 	case udfcatalog.LanguageGo:
 		return r.native.Open(ctx, fn)
 	case udfcatalog.LanguagePython:
 		if r.python != nil {
-			return r.python.Open(ctx, fn)
+			return r.python.Open(ctx, fn, options)
 		}
 	}
 	return nil, fmt.Errorf("%w: no executor for %s UDF %s", udfcatalog.ErrUnavailable, fn.Language, fn.Name)

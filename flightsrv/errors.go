@@ -50,7 +50,8 @@ func toStatus(err error) error {
 	case errors.Is(err, udfcatalog.ErrNotFound):
 		code = codes.NotFound
 	case errors.Is(err, errBadRequest), errors.Is(err, errMalformedIPC),
-		errors.Is(err, udfcatalog.ErrSchemaMismatch), errors.Is(err, udfcatalog.ErrTypeSyntax):
+		errors.Is(err, udfcatalog.ErrSchemaMismatch), errors.Is(err, udfcatalog.ErrTypeSyntax),
+		errors.Is(err, udfcatalog.ErrInvalidOptions):
 		code = codes.InvalidArgument
 	case errors.Is(err, errTooLarge):
 		code = codes.ResourceExhausted

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/fletch-udf/fletch/exec"
 	"github.com/fletch-udf/fletch/flightsrv"
@@ -24,13 +25,13 @@ import (
 // wrongRows is a session that drops a row: a broken executor.
 type wrongRows struct{ exec.Session }
 
-func (s wrongRows) Process(ctx context.Context, in arrow.RecordBatch) (arrow.RecordBatch, error) {
-	out, err := s.Session.Process(ctx, in)
-	if err != nil || out.NumRows() == 0 {
-		return out, err
+func (s wrongRows) Process(ctx context.Context, in arrow.RecordBatch) ([]arrow.RecordBatch, error) {
+	outs, err := s.Session.Process(ctx, in)
+	if err != nil || outs[0].NumRows() == 0 {
+		return outs, err
 	}
-	defer out.Release()
-	return out.NewSlice(1, out.NumRows()), nil
+	defer outs[0].Release()
+	return []arrow.RecordBatch{outs[0].NewSlice(1, outs[0].NumRows())}, nil
 }
 
 func TestExchangeErrors(t *testing.T) {
@@ -104,6 +105,37 @@ func TestExchangeErrors(t *testing.T) {
 		out, err := small.exchange(context.Background(), "div_int64", rec.Schema(), rec)
 		release(out)
 		checkStatus(t, err, codes.Unknown, "batch 0: div_int64: row 750: division by zero")
+	})
+
+	t.Run("exchange options", func(t *testing.T) {
+		in := sequence(h.mem, 0, 3)
+		defer in.Release()
+		for _, tt := range []struct {
+			headers []string
+			code    codes.Code
+			msg     string
+		}{
+			{[]string{`{}`}, codes.OK, ""},
+			{[]string{`{"running": true}`}, codes.InvalidArgument, "invalid exchange options: running applies to aggregates; add_int64 is a scalar function"},
+			{[]string{`{"phase": "partial"}`}, codes.InvalidArgument, "phase applies to aggregates"},
+			{[]string{`{"speed": 11}`}, codes.InvalidArgument, `unknown field "speed"`},
+			{[]string{`running`}, codes.InvalidArgument, `want a JSON object with keys running and phase, got "running"`},
+			{[]string{`{}`, `{}`}, codes.InvalidArgument, "2 fletch-options headers; send one JSON object"},
+		} {
+			ctx := context.Background()
+			for _, v := range tt.headers {
+				ctx = metadata.AppendToOutgoingContext(ctx, flightsrv.OptionsHeader, v)
+			}
+			out, err := h.exchange(ctx, "add_int64", in.Schema(), in)
+			release(out)
+			if tt.code == codes.OK {
+				if err != nil {
+					t.Errorf("options %q: %v", tt.headers, err)
+				}
+				continue
+			}
+			checkStatus(t, err, tt.code, tt.msg)
+		}
 	})
 
 	t.Run("output over the limit", func(t *testing.T) {

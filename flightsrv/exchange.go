@@ -8,10 +8,10 @@ import (
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/util"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/fletch-udf/fletch/internal/arrowsafe"
 	"github.com/fletch-udf/fletch/udfcatalog"
@@ -24,19 +24,20 @@ import (
 
 // job is one slice of one input batch.
 type job struct {
-	seq    int   // position among all jobs of the exchange
-	batch  int   // index of the input batch it came from
-	piece  int   // index among that batch's slices
-	pieces int   //
-	offset int64 // the slice's first row within its input batch
-	in     arrow.RecordBatch
+	seq      int   // position among all jobs of the exchange
+	batch    int   // index of the input batch it came from
+	piece    int   // index among that batch's slices
+	pieces   int   //
+	offset   int64 // the slice's first row within its input batch
+	exOffset int64 // the slice's first row within the whole exchange
+	in       arrow.RecordBatch
 }
 
-// result is a job's output.
+// result is a job's outputs.
 type result struct {
 	job
 	rows int64
-	out  arrow.RecordBatch
+	outs []arrow.RecordBatch
 	err  error
 }
 
@@ -64,7 +65,18 @@ func (s *Server) exchange(ctx context.Context, stream flight.FlightService_DoExc
 		return err
 	}
 	info.function = fn.Name
-	sess, err := s.open(ctx, fn)
+	raw, err := optionsFrom(ctx)
+	if err != nil {
+		return err
+	}
+	options, err := udfcatalog.ParseExchangeOptions(raw)
+	if err != nil {
+		return err
+	}
+	if fn, err = fn.ForExchange(options); err != nil {
+		return err
+	}
+	sess, err := s.open(ctx, fn, raw)
 	if err != nil {
 		return err
 	}
@@ -103,10 +115,27 @@ func (s *Server) exchange(ctx context.Context, stream flight.FlightService_DoExc
 			s.runJobs(ctx, sess, work, results)
 		}()
 	}
-	err = s.writeOutput(ctx, w, fn, results, ended, info)
+	err = s.writeOutput(ctx, w, fn, sess, results, ended, info)
 	cancel()
 	workers.Wait()
 	return err
+}
+
+// OptionsHeader is the gRPC request header that carries an exchange's
+// options as a JSON object. A header, unlike app_metadata on the first
+// message, can be set from every Flight client library.
+const OptionsHeader = "fletch-options"
+
+func optionsFrom(ctx context.Context) ([]byte, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	values := md.Get(OptionsHeader)
+	switch len(values) {
+	case 0:
+		return nil, nil
+	case 1:
+		return []byte(values[0]), nil
+	}
+	return nil, fmt.Errorf("%w: %d %s headers; send one JSON object", errBadRequest, len(values), OptionsHeader)
 }
 
 // readInput decodes the input stream into jobs. It may outlive the handler
@@ -138,6 +167,7 @@ func (s *Server) readInput(ctx context.Context, stream flight.DataStreamReader, 
 	if err != nil {
 		return
 	}
+	exRows := int64(0) // input rows before the current slice
 	for batch := 0; rdr.Next(); batch++ {
 		var pieces []arrow.RecordBatch
 		if pieces, err = s.prepare(ctx, plan, batch, rdr.RecordBatch()); err != nil {
@@ -146,9 +176,10 @@ func (s *Server) readInput(ctx context.Context, stream flight.DataStreamReader, 
 		offset := int64(0)
 		for i, p := range pieces {
 			select {
-			case work <- job{seq: sent, batch: batch, piece: i, pieces: len(pieces), offset: offset, in: p}:
+			case work <- job{seq: sent, batch: batch, piece: i, pieces: len(pieces), offset: offset, exOffset: exRows, in: p}:
 				sent++
 				offset += p.NumRows()
+				exRows += p.NumRows()
 			case <-ctx.Done():
 				for _, rest := range pieces[i:] {
 					rest.Release()
@@ -223,193 +254,26 @@ func (s *Server) runJobs(ctx context.Context, sess Session, work <-chan job, res
 			return
 		}
 		r := result{job: j, rows: j.in.NumRows()}
-		r.out, r.err = s.process(ctx, sess, j.in)
+		r.outs, r.err = s.process(ctx, sess, j.in)
 		j.in.Release()
 		select {
 		case results <- r:
 		case <-ctx.Done():
-			if r.out != nil {
-				r.out.Release()
-			}
+			release(r.outs)
 			return
 		}
 	}
 }
 
-func (s *Server) process(ctx context.Context, sess Session, in arrow.RecordBatch) (out arrow.RecordBatch, err error) {
+func (s *Server) process(ctx context.Context, sess Session, in arrow.RecordBatch) (outs []arrow.RecordBatch, err error) {
 	defer s.recoverInto(&err, "session", "")
 	return sess.Process(ctx, in)
 }
 
-// writeOutput writes results in input order, joining the pieces of each
-// input batch into one output batch.
-func (s *Server) writeOutput(ctx context.Context, w *batchWriter, fn *udfcatalog.UDF,
-	results <-chan result, ended <-chan readEnd, info *callInfo) error {
-	pending := make(map[int]result)
-	var parts []arrow.RecordBatch
-	defer func() {
-		for _, r := range pending {
-			r.out.Release()
-		}
-		for _, p := range parts {
-			p.Release()
-		}
-	}()
-	next, total := 0, -1
-	for total < 0 || next < total {
-		select {
-		case r := <-results:
-			if r.err != nil {
-				return fmt.Errorf("batch %d: %w", r.batch, inBatch(r.err, r.offset))
-			}
-			pending[r.seq] = r
-		case e := <-ended:
-			if e.err != nil {
-				return e.err
-			}
-			total, ended = e.jobs, nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		for r, ok := pending[next]; ok; r, ok = pending[next] {
-			delete(pending, next)
-			next++
-			parts = append(parts, r.out)
-			if err := checkOutput(fn, r); err != nil {
-				return err
-			}
-			if r.piece < r.pieces-1 {
-				continue
-			}
-			out, err := s.join(fn, parts)
-			parts = parts[:0]
-			if err == nil && w.schema != nil && out.NumCols() != int64(w.schema.NumFields()) {
-				out, err = s.fitErrorColumn(fn, r.batch, w.schema, out)
-			}
-			if err != nil {
-				return fmt.Errorf("batch %d: %w", r.batch, err)
-			}
-			err = w.write(out)
-			out.Release()
-			if err != nil {
-				return fmt.Errorf("batch %d: %w", r.batch, sendError(ctx, err))
-			}
-			info.batches++
-			info.rows += out.NumRows()
-		}
+func release(recs []arrow.RecordBatch) {
+	for _, r := range recs {
+		r.Release()
 	}
-	if w.schema == nil { // a deferred schema with no batch to carry it
-		if err := w.writeSchema(fn.OutputSchema()); err != nil {
-			return sendError(ctx, err)
-		}
-	}
-	return nil
-}
-
-// fitErrorColumn makes an error_column UDF's output match the schema the
-// stream already has: a null error column is added where the stream has
-// one, or, where it has none, the messages are logged and only the nulls
-// remain. It takes ownership of out.
-func (s *Server) fitErrorColumn(fn *udfcatalog.UDF, batch int, sent *arrow.Schema, out arrow.RecordBatch) (arrow.RecordBatch, error) {
-	defer out.Release()
-	rows := out.NumRows()
-	if sent.NumFields() == 2 {
-		errs := array.MakeArrayOfNull(s.mem, arrow.BinaryTypes.String, int(rows))
-		defer errs.Release()
-		return array.NewRecordBatch(sent, []arrow.Array{out.Column(0), errs}, rows), nil
-	}
-	if msgs, ok := out.Column(1).(*array.String); ok {
-		for i := range msgs.Len() {
-			if msgs.IsValid(i) {
-				s.log.Warn("row failed; its error cannot join a stream that began without an error column",
-					"function", fn.Name, "batch", batch, "row", i, "error", msgs.Value(i))
-			}
-		}
-	}
-	return array.NewRecordBatch(sent, []arrow.Array{out.Column(0)}, rows), nil
-}
-
-// inBatch makes a function error's row index count from the start of the
-// client's batch rather than the slice the function saw.
-func inBatch(err error, offset int64) error {
-	var fe *udfcatalog.FunctionError
-	if offset > 0 && errors.As(err, &fe) && fe.Row >= 0 {
-		fe.Row += offset
-	}
-	return err
-}
-
-// checkOutput holds a session to the contract: as many rows as went in,
-// with the declared types, plus a utf8 error column when the UDF's
-// policy is error_column and some row failed. Field names do not travel
-// with batches, so they need not match.
-func checkOutput(fn *udfcatalog.UDF, r result) error {
-	out := r.out
-	if out.NumRows() != r.rows {
-		return fmt.Errorf("%w: batch %d: returned %d rows for %d input rows", udfcatalog.ErrBadOutput, r.batch, out.NumRows(), r.rows)
-	}
-	schema := fn.OutputSchema()
-	if fn.OnError == udfcatalog.OnErrorColumn && out.NumCols() == 2 {
-		schema = fn.ErrorOutputSchema()
-	}
-	if int(out.NumCols()) != schema.NumFields() {
-		return fmt.Errorf("%w: batch %d: returned %d columns, want %d", udfcatalog.ErrBadOutput, r.batch, out.NumCols(), schema.NumFields())
-	}
-	for i, f := range schema.Fields() {
-		if got := out.Column(i).DataType(); !arrow.TypeEqual(got, f.Type) {
-			return fmt.Errorf("%w: batch %d: column %d is %s, want %s", udfcatalog.ErrBadOutput, r.batch, i, got, f.Type)
-		}
-	}
-	return nil
-}
-
-// join concatenates the outputs of one input batch's pieces and releases
-// them. If some piece carries an error column, the others get an empty one.
-func (s *Server) join(fn *udfcatalog.UDF, parts []arrow.RecordBatch) (arrow.RecordBatch, error) {
-	defer func() {
-		for _, p := range parts {
-			p.Release()
-		}
-		clear(parts)
-	}()
-	if len(parts) == 1 {
-		parts[0].Retain()
-		return parts[0], nil
-	}
-	schema := fn.OutputSchema()
-	for _, p := range parts {
-		if p.NumCols() > int64(schema.NumFields()) {
-			schema = fn.ErrorOutputSchema()
-		}
-	}
-	cols := make([]arrow.Array, schema.NumFields())
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	var rows int64
-	for _, p := range parts {
-		rows += p.NumRows()
-	}
-	for i := range cols {
-		chunks := make([]arrow.Array, len(parts))
-		for j, p := range parts {
-			if i < int(p.NumCols()) {
-				chunks[j] = p.Column(i)
-				continue
-			}
-			chunks[j] = array.MakeArrayOfNull(s.mem, schema.Field(i).Type, int(p.NumRows()))
-			defer chunks[j].Release()
-		}
-		var err error
-		if cols[i], err = array.Concatenate(chunks, s.mem); err != nil {
-			return nil, fmt.Errorf("join output slices: %w", err)
-		}
-	}
-	return array.NewRecordBatch(schema, cols, rows), nil
 }
 
 // readError classifies a failure to decode the input stream.

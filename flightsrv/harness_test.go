@@ -53,8 +53,8 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	router := exec.NewRouter(native, nil)
 	open := router.Open
 	if cfg.wrap != nil {
-		open = func(ctx context.Context, fn *udfcatalog.UDF) (exec.Session, error) {
-			s, err := router.Open(ctx, fn)
+		open = func(ctx context.Context, fn *udfcatalog.UDF, options []byte) (exec.Session, error) {
+			s, err := router.Open(ctx, fn, options)
 			if err != nil {
 				return nil, err
 			}

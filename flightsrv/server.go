@@ -28,9 +28,14 @@ type Catalog interface {
 
 // Session evaluates the batches of one exchange with one UDF.
 type Session interface {
-	// Process returns the output for one input batch that has the UDF's
-	// input schema. The caller releases the result.
-	Process(ctx context.Context, in arrow.RecordBatch) (arrow.RecordBatch, error)
+	// Process returns the outputs for one input batch that has the UDF's
+	// input schema: for a scalar function exactly one batch with as many
+	// rows; for other kinds any number (a table function's rows index the
+	// batch it was given). The caller releases them.
+	Process(ctx context.Context, in arrow.RecordBatch) ([]arrow.RecordBatch, error)
+	// Finish returns what the UDF emits at the end of input, such as an
+	// aggregate's result. The caller releases them.
+	Finish(ctx context.Context) ([]arrow.RecordBatch, error)
 	// Parallelism is how many Process calls may run at once.
 	Parallelism() int
 	// Close releases the session's resources.
@@ -51,6 +56,9 @@ type Options struct {
 	// DrainTimeout bounds how long Serve waits for open exchanges after its
 	// context ends before cancelling them; default 30 s.
 	DrainTimeout time.Duration
+	// MaxTableRows bounds the rows of a table function's output batches;
+	// default 1024, as RisingWave's own servers send.
+	MaxTableRows int
 }
 
 // Defaults for Options.
@@ -59,6 +67,7 @@ const (
 	DefaultMaxBatchRows    = 1 << 16
 	DefaultMaxBatchBytes   = 16 << 20
 	DefaultDrainTimeout    = 30 * time.Second
+	DefaultMaxTableRows    = 1024
 )
 
 func (o Options) withDefaults() Options {
@@ -77,6 +86,9 @@ func (o Options) withDefaults() Options {
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = DefaultDrainTimeout
 	}
+	if o.MaxTableRows <= 0 {
+		o.MaxTableRows = DefaultMaxTableRows
+	}
 	return o
 }
 
@@ -85,7 +97,7 @@ type Server struct {
 	flight.BaseFlightServer
 
 	catalog Catalog
-	open    func(context.Context, *udfcatalog.UDF) (Session, error)
+	open    func(context.Context, *udfcatalog.UDF, []byte) (Session, error)
 	mem     memory.Allocator
 	opts    Options
 	log     hclog.Logger
@@ -100,14 +112,15 @@ type Server struct {
 var _ flight.FlightServer = (*Server)(nil)
 
 // New returns a Server over catalog. open starts a Session for one
-// exchange; S lets executors return their own session type. Batches are
-// allocated from mem.
-func New[S Session](catalog Catalog, open func(context.Context, *udfcatalog.UDF) (S, error), mem memory.Allocator, opts Options) *Server {
+// exchange of fn as shaped by the exchange's options, given those options
+// as the JSON the client sent in OptionsHeader (nil if none); S lets executors return their
+// own session type. Batches are allocated from mem.
+func New[S Session](catalog Catalog, open func(context.Context, *udfcatalog.UDF, []byte) (S, error), mem memory.Allocator, opts Options) *Server {
 	opts = opts.withDefaults()
 	s := &Server{
 		catalog: catalog,
-		open: func(ctx context.Context, fn *udfcatalog.UDF) (Session, error) {
-			sess, err := open(ctx, fn)
+		open: func(ctx context.Context, fn *udfcatalog.UDF, options []byte) (Session, error) {
+			sess, err := open(ctx, fn, options)
 			if err != nil {
 				return nil, err
 			}

@@ -42,6 +42,8 @@ type Config struct {
 	// Paths are put on sys.path, so modules can import their neighbours.
 	Paths   []string
 	Modules []Module
+	// Env is added to every worker's environment, after the interpreter's.
+	Env []string
 	// Workers is the number of processes; default runtime.NumCPU().
 	Workers int
 	Logger  hclog.Logger
@@ -58,6 +60,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	c.Interpreter.Env = append(slices.Clip(c.Interpreter.Env), c.Env...)
 	if c.Workers <= 0 {
 		c.Workers = runtime.NumCPU()
 	}
@@ -215,57 +218,126 @@ func (p *Pool) LoadErrors() []ModuleError { return p.errors }
 // Size is the number of workers, and so how many calls can run at once.
 func (p *Pool) Size() int { return p.cfg.Workers }
 
-// Call runs function fn on one input batch (an Arrow IPC stream) and
-// returns its output batch (an Arrow IPC stream). A Python exception is a
-// *CallError. A worker that dies or exceeds the call timeout fails the
-// call with ErrWorkerCrashed or ErrTimeout and is replaced; the call is
-// not retried.
-func (p *Pool) Call(ctx context.Context, fn string, input []byte) ([]byte, error) {
+// Request is one call to a UDF in a worker.
+type Request struct {
+	Fn string `json:"fn"`
+	// Op is empty (or "batch") to evaluate Input; stateful UDFs also take
+	// "open" (with Options), "finish" and "close".
+	Op string `json:"op,omitempty"`
+	// Options are the client's exchange options, as JSON.
+	Options json.RawMessage `json:"options,omitempty"`
+	// Input is an Arrow IPC stream, or empty.
+	Input []byte `json:"-"`
+}
+
+// Call runs one request on whichever worker is free and returns the reply
+// body (an Arrow IPC stream of zero or more batches). A Python exception is
+// a *CallError. A worker that dies or exceeds the call timeout fails the
+// call with ErrWorkerCrashed or ErrTimeout and is replaced; the call is not
+// retried.
+func (p *Pool) Call(ctx context.Context, req Request) ([]byte, error) {
 	w, err := p.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	header, err := json.Marshal(struct {
-		Fn string `json:"fn"`
-	}{fn})
+	out, healthy, err := p.callOn(ctx, w, req)
+	switch healthy {
+	case recovering:
+		p.recoverWorker(w)
+	default:
+		p.release(w, healthy == ok)
+	}
+	return out, err
+}
+
+// Pinned is one worker reserved for a stateful exchange, which keeps its
+// state in that worker between calls.
+type Pinned struct {
+	p      *Pool
+	w      *worker
+	broken error // set once the worker is lost; later calls fail with it
+}
+
+// Pin reserves a free worker until Release.
+func (p *Pool) Pin(ctx context.Context) (*Pinned, error) {
+	w, err := p.acquire(ctx)
 	if err != nil {
-		p.release(w, true)
 		return nil, err
+	}
+	return &Pinned{p: p, w: w}, nil
+}
+
+// Call runs one request on the pinned worker. Once the worker is lost,
+// every later call fails, since the state it held is gone.
+func (s *Pinned) Call(ctx context.Context, req Request) ([]byte, error) {
+	if s.broken != nil {
+		return nil, s.broken
+	}
+	out, healthy, err := s.p.callOn(ctx, s.w, req)
+	if healthy != ok && err != nil {
+		s.broken = fmt.Errorf("the worker holding this exchange's state was lost: %w", err)
+		if healthy == recovering {
+			s.p.recoverWorker(s.w)
+		} else {
+			s.p.release(s.w, false)
+		}
+		s.w = nil
+	}
+	return out, err
+}
+
+// Release returns the worker to the pool.
+func (s *Pinned) Release() {
+	if s.w != nil {
+		s.p.release(s.w, true)
+		s.w = nil
+	}
+}
+
+// health says what a call left of its worker.
+type health int
+
+const (
+	ok         health = iota // serve more calls
+	lost                     // kill and replace it
+	recovering               // a cancelled call is still running; read its reply first
+)
+
+// callOn runs req on w.
+func (p *Pool) callOn(ctx context.Context, w *worker, req Request) ([]byte, health, error) {
+	header, err := json.Marshal(req)
+	if err != nil {
+		return nil, ok, err
 	}
 	// A timeout is the worker's fault only if the call timeout, not the
 	// caller's own deadline, ran out first.
 	deadline := time.Now().Add(p.cfg.CallTimeout)
-	callerDeadline, ok := ctx.Deadline()
-	callerFirst := ok && !callerDeadline.After(deadline)
+	callerDeadline, hasDeadline := ctx.Deadline()
+	callerFirst := hasDeadline && !callerDeadline.After(deadline)
 	callCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	f, sent, err := w.exchange(callCtx, &frame{kind: kindCall, header: header, body: input}, kindResult, p.cfg.MaxReplyBytes)
+	f, sent, err := w.exchange(callCtx, &frame{kind: kindCall, header: header, body: req.Input}, kindResult, p.cfg.MaxReplyBytes)
 	switch {
 	case err == nil && f.kind == kindError:
-		p.release(w, true)
-		return nil, callError(f)
+		return nil, ok, callError(f)
 	case err == nil:
-		p.release(w, true)
-		return f.body, nil
+		return f.body, ok, nil
 	case errors.Is(err, ErrTimeout) && !callerFirst:
-		p.release(w, false)
-		return nil, fmt.Errorf("%w: %s did not answer within %s (the call timeout); the worker was killed",
-			ErrTimeout, fn, p.cfg.CallTimeout)
+		return nil, lost, fmt.Errorf("%w: %s did not answer within %s (the call timeout); the worker was killed",
+			ErrTimeout, req.Fn, p.cfg.CallTimeout)
 	case ctx.Err() != nil || errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled):
+		cause := ctx.Err()
+		if cause == nil {
+			cause = context.DeadlineExceeded
+		}
 		if sent {
 			// The caller gave up; the worker will still answer. Recover it
-			// in the background rather than killing a healthy process.
-			p.recoverWorker(w)
-		} else {
-			p.release(w, false) // a request cut off mid-frame leaves no way back
+			// rather than killing a healthy process.
+			return nil, recovering, cause
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, context.DeadlineExceeded
+		return nil, lost, cause // a request cut off mid-frame leaves no way back
 	}
-	p.release(w, false)
-	return nil, fmt.Errorf("%s: %w", fn, err)
+	return nil, lost, fmt.Errorf("%s: %w", req.Fn, err)
 }
 
 // acquire waits for an idle worker.

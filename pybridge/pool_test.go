@@ -70,7 +70,7 @@ func TestPoolCalls(t *testing.T) {
 	for i := range 20 {
 		wg.Go(func() {
 			in := bytes.Repeat([]byte{byte(i)}, 100_000+i)
-			out, err := p.Call(context.Background(), "echo", in)
+			out, err := p.Call(context.Background(), Request{Fn: "echo", Input: in})
 			if err != nil || !bytes.Equal(out, in) {
 				t.Errorf("call %d: %d bytes, %v", i, len(out), err)
 			}
@@ -78,7 +78,7 @@ func TestPoolCalls(t *testing.T) {
 	}
 	wg.Wait()
 
-	_, err := p.Call(context.Background(), "raise", nil)
+	_, err := p.Call(context.Background(), Request{Fn: "raise"})
 	var ce *CallError
 	if !errors.As(err, &ce) || ce.Row != 2 || ce.Type != "ValueError" || !strings.Contains(err.Error(), "ValueError: bad row") {
 		t.Errorf("raise = %v, want a CallError at row 2", err)
@@ -104,12 +104,12 @@ func TestPoolReplacesBrokenWorkers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.fn, func(t *testing.T) {
 			p, _ := startPool(t, "ok", 1, func(c *Config) { c.CallTimeout = 500 * time.Millisecond })
-			_, err := p.Call(context.Background(), tt.fn, []byte("x"))
+			_, err := p.Call(context.Background(), Request{Fn: tt.fn, Input: []byte("x")})
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("Call(%s) = %v, want %v containing %q", tt.fn, err, tt.want, tt.msg)
 			}
 			// The only worker was replaced; the next call works.
-			out, err := p.Call(context.Background(), "echo", []byte("after"))
+			out, err := p.Call(context.Background(), Request{Fn: "echo", Input: []byte("after")})
 			if err != nil || string(out) != "after" {
 				t.Errorf("the call after %s = %q, %v", tt.fn, out, err)
 			}
@@ -119,7 +119,7 @@ func TestPoolReplacesBrokenWorkers(t *testing.T) {
 
 func TestCrashReportsLastOutput(t *testing.T) {
 	p, _ := startPool(t, "ok", 1)
-	_, err := p.Call(context.Background(), "crash", nil)
+	_, err := p.Call(context.Background(), Request{Fn: "crash"})
 	if err == nil || !strings.Contains(err.Error(), "Fatal Python error: Segmentation fault") {
 		t.Errorf("crash error = %v, want the worker's last output", err)
 	}
@@ -129,10 +129,10 @@ func TestCancelledCallKeepsTheWorker(t *testing.T) {
 	p, logs := startPool(t, "ok", 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := p.Call(ctx, "slow", []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := p.Call(ctx, Request{Fn: "slow", Input: []byte("x")}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Call with a short deadline = %v", err)
 	}
-	out, err := p.Call(context.Background(), "echo", []byte("next"))
+	out, err := p.Call(context.Background(), Request{Fn: "echo", Input: []byte("next")})
 	if err != nil || string(out) != "next" {
 		t.Fatalf("next call = %q, %v", out, err)
 	}
@@ -171,7 +171,7 @@ func TestCloseKillsStubbornWorkers(t *testing.T) {
 	if !strings.Contains(logs.String(), "did not exit gracefully") {
 		t.Errorf("logs lack the kill after the grace period:\n%s", logs.String())
 	}
-	if _, err := p.Call(context.Background(), "echo", nil); !errors.Is(err, ErrClosed) {
+	if _, err := p.Call(context.Background(), Request{Fn: "echo"}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Call after Close = %v, want ErrClosed", err)
 	}
 	t.Logf("Close took %s", time.Since(start))
@@ -195,12 +195,12 @@ func TestCallsFailFastWhenWorkersCannotStart(t *testing.T) {
 	p, _ := startPool(t, "start-once", 1, func(c *Config) {
 		c.Interpreter.Env = append(c.Interpreter.Env, "FLETCH_FAKE_MARKER="+marker)
 	})
-	if _, err := p.Call(context.Background(), "crash", nil); !errors.Is(err, ErrWorkerCrashed) {
+	if _, err := p.Call(context.Background(), Request{Fn: "crash"}); !errors.Is(err, ErrWorkerCrashed) {
 		t.Fatalf("crash = %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := p.Call(ctx, "echo", nil)
+	_, err := p.Call(ctx, Request{Fn: "echo"})
 	if !errors.Is(err, ErrWorkerCrashed) || !strings.Contains(err.Error(), "the last 3 attempts to start one failed") ||
 		!strings.Contains(err.Error(), "cannot start again") {
 		t.Errorf("Call with no worker able to start = %v", err)

@@ -85,6 +85,7 @@ type worker struct {
 	hello    hello
 	exited   chan struct{} // closed once the process has been reaped
 	waitErr  error         // the process's exit status, set before exited closes
+	logged   chan struct{} // closed once stdout and stderr reach end of file
 	pumps    sync.WaitGroup
 	stopOnce sync.Once
 }
@@ -128,10 +129,14 @@ func startWorker(ctx context.Context, id int, interp Interpreter, log hclog.Logg
 		cmd:    cmd,
 		conn:   newPipeTransport(reqW, repR),
 		exited: make(chan struct{}),
+		logged: make(chan struct{}),
 	}
-	w.pumps.Add(3)
-	go func() { defer w.pumps.Done(); relog(outR, "stdout", w.log, &w.tail); outR.Close() }()
-	go func() { defer w.pumps.Done(); relog(errR, "stderr", w.log, &w.tail); errR.Close() }()
+	var logs sync.WaitGroup
+	logs.Add(2)
+	w.pumps.Add(4)
+	go func() { defer w.pumps.Done(); defer logs.Done(); relog(outR, "stdout", w.log, &w.tail); outR.Close() }()
+	go func() { defer w.pumps.Done(); defer logs.Done(); relog(errR, "stderr", w.log, &w.tail); errR.Close() }()
+	go func() { defer w.pumps.Done(); logs.Wait(); close(w.logged) }()
 	go func() {
 		defer w.pumps.Done()
 		w.waitErr = cmd.Wait()
@@ -231,6 +236,12 @@ func (w *worker) failure(ctx context.Context, doing string, err error) error {
 	case <-w.exited:
 	case <-time.After(2 * time.Second):
 		return fmt.Errorf("%w: %s: %w (the process is still running)", ErrWorkerCrashed, doing, err)
+	}
+	// Its last words may still be in the pipes; a child it left behind
+	// could hold them open, so wait only briefly.
+	select {
+	case <-w.logged:
+	case <-time.After(time.Second):
 	}
 	msg := fmt.Sprintf("%v: worker %d (pid %d) %s while %s", ErrWorkerCrashed, w.id, w.cmd.Process.Pid, exitText(w.waitErr), doing)
 	if tail := w.tail.String(); tail != "" {

@@ -18,6 +18,7 @@ type udfJSON struct {
 	Doc        string      `json:"doc"`
 	Volatility Volatility  `json:"volatility"`
 	OnError    string      `json:"on_error"`
+	Mergeable  bool        `json:"mergeable,omitempty"`
 	Version    string      `json:"version"`
 }
 
@@ -37,6 +38,7 @@ func (u *UDF) MarshalJSON() ([]byte, error) {
 		Doc:        u.Doc,
 		Volatility: u.Volatility,
 		OnError:    u.OnError,
+		Mergeable:  u.Mergeable,
 		Version:    u.Version,
 	}
 	if out.OnError == "" {
@@ -89,6 +91,7 @@ func (u *UDF) UnmarshalJSON(data []byte) error {
 		Doc:        in.Doc,
 		Volatility: in.Volatility,
 		OnError:    in.OnError,
+		Mergeable:  in.Mergeable,
 		Version:    in.Version,
 	}
 	return nil

@@ -80,6 +80,8 @@ type UDF struct {
 	Volatility Volatility
 	// OnError is the failing-row policy; empty means OnErrorRaise.
 	OnError string
+	// Mergeable aggregates can merge partial states (see Phase).
+	Mergeable bool
 	// Version is a digest of the signature and, where there is one, the source.
 	Version string
 }
@@ -104,6 +106,8 @@ func (u *UDF) Validate() error {
 		return fmt.Errorf("%w: %s: version is empty", ErrInvalidUDF, u.Name)
 	case u.OnError != "" && u.OnError != OnErrorRaise && u.OnError != OnErrorNull && u.OnError != OnErrorColumn:
 		return fmt.Errorf("%w: %s: on_error %q is not raise, null or error_column", ErrInvalidUDF, u.Name, u.OnError)
+	case u.Mergeable && u.Kind != KindAggregate:
+		return fmt.Errorf("%w: %s: only aggregates can be mergeable, not a %s function", ErrInvalidUDF, u.Name, u.Kind)
 	}
 	seen := make(map[string]bool, len(u.Params))
 	for i, p := range u.Params {
@@ -128,9 +132,31 @@ func (u *UDF) InputSchema() *arrow.Schema {
 	return arrow.NewSchema(fields, nil)
 }
 
-// OutputSchema is the schema of the batches the UDF returns.
+// RowColumn names a table function's first output column: the index of
+// the input row (counted across the exchange) each output row came from.
+const RowColumn = "row"
+
+// OutputSchema is the schema of the batches the UDF returns. Scalar
+// functions and aggregates return their result; a table function returns
+// the row index and its result; a transform returns its result's fields.
+// A table function's struct result is one column per field.
 func (u *UDF) OutputSchema() *arrow.Schema {
+	switch u.Kind {
+	case KindTable:
+		row := arrow.Field{Name: RowColumn, Type: arrow.PrimitiveTypes.Int32}
+		return arrow.NewSchema(append([]arrow.Field{row}, columns(u.Result)...), nil)
+	case KindTransform:
+		return arrow.NewSchema(columns(u.Result), nil)
+	}
 	return arrow.NewSchema([]arrow.Field{u.Result}, nil)
+}
+
+// columns splits a struct result into its fields.
+func columns(result arrow.Field) []arrow.Field {
+	if st, ok := result.Type.(*arrow.StructType); ok {
+		return st.Fields()
+	}
+	return []arrow.Field{result}
 }
 
 // ErrorOutputSchema is OutputSchema with the error column, for batches in

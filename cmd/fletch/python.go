@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,8 +38,14 @@ func pythonUDFs(ctx context.Context, cfg *serveConfig, catalog *udfcatalog.Regis
 	if err != nil {
 		return nil, nil, err
 	}
+	key, err := stateKey(cfg.stateKeyFile)
+	if err != nil {
+		rt.Close()
+		return nil, nil, err
+	}
 	pool, err := pybridge.Start(ctx, pybridge.Config{
 		Interpreter:   rt.Interpreter,
+		Env:           []string{stateKeyEnv + "=" + hex.EncodeToString(key)},
 		Paths:         paths,
 		Modules:       modules,
 		Workers:       cfg.workers,
@@ -75,6 +84,27 @@ func pythonUDFs(ctx context.Context, cfg *serveConfig, catalog *udfcatalog.Regis
 	log.Info("python workers ready", "workers", pool.Size(), "modules", len(modules), "functions", len(pool.Functions()),
 		"failed_modules", len(pool.LoadErrors()))
 	return python, cleanup, nil
+}
+
+// stateKeyEnv passes the key that signs aggregate states to the workers.
+const stateKeyEnv = "FLETCH_STATE_KEY"
+
+// stateKey reads the key that signs aggregate states, or makes a random
+// one: then only this process can read back the states it hands out.
+func stateKey(file string) ([]byte, error) {
+	if file == "" {
+		key := make([]byte, 32)
+		_, err := rand.Read(key)
+		return key, err
+	}
+	key, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--state-key-file: %w", err)
+	}
+	if key = bytes.TrimSpace(key); len(key) < 16 {
+		return nil, &usageError{msg: fmt.Sprintf("--state-key-file %s: the key must be at least 16 bytes, got %d", file, len(key))}
+	}
+	return key, nil
 }
 
 // findModules lists the *.py files of each directory, in name order, and

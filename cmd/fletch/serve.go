@@ -25,6 +25,7 @@ type serveConfig struct {
 	maxMessageBytes byteSize
 	maxBatchRows    int
 	maxBatchBytes   byteSize
+	tableBatchRows  int
 	drainTimeout    time.Duration
 	noBuiltins      bool
 	udfDirs         stringList
@@ -33,6 +34,7 @@ type serveConfig struct {
 	strict          bool
 	stateDir        string
 	callTimeout     time.Duration
+	stateKeyFile    string
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -44,6 +46,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxBatchRows, "max-batch-rows", flightsrv.DefaultMaxBatchRows, "input batches with more `rows` are sliced before execution")
 	c.maxBatchBytes = flightsrv.DefaultMaxBatchBytes
 	fs.Var(&c.maxBatchBytes, "max-batch-bytes", "input batches larger than `size` are sliced before execution")
+	fs.IntVar(&c.tableBatchRows, "table-batch-rows", flightsrv.DefaultMaxTableRows, "a table function's output batches have at most this many `rows`")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", flightsrv.DefaultDrainTimeout, "on SIGINT/SIGTERM, how long open exchanges may finish before they are cancelled")
 	fs.BoolVar(&c.noBuiltins, "no-builtins", false, "do not serve the built-in Go functions")
 	fs.Var(&c.udfDirs, "udf-dir", "serve the Python UDFs of every *.py module in `dir` (repeatable)")
@@ -51,6 +54,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.workers, "workers", runtime.NumCPU(), "number of Python worker `processes`")
 	fs.BoolVar(&c.strict, "strict", false, "fail to start if any Python module fails to import")
 	fs.StringVar(&c.stateDir, "state-dir", "", "`dir` for the extracted embedded Python (default: the user cache dir, e.g. ~/.cache/fletch)")
+	fs.StringVar(&c.stateKeyFile, "state-key-file", "", "`file` whose contents sign aggregate states (servers that exchange states need the same one; default: a random key per process)")
 	fs.DurationVar(&c.callTimeout, "call-timeout", 60*time.Second, "a Python UDF call taking longer is cancelled and its worker replaced")
 }
 
@@ -82,6 +86,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.maxBatchRows <= 0 {
 		return &usageError{msg: fmt.Sprintf("--max-batch-rows must be positive, got %d", cfg.maxBatchRows)}
 	}
+	if cfg.tableBatchRows <= 0 {
+		return &usageError{msg: fmt.Sprintf("--table-batch-rows must be positive, got %d", cfg.tableBatchRows)}
+	}
 	if cfg.workers <= 0 {
 		return &usageError{msg: fmt.Sprintf("--workers must be positive, got %d", cfg.workers)}
 	}
@@ -111,6 +118,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxMessageBytes: int(cfg.maxMessageBytes),
 		MaxBatchRows:    cfg.maxBatchRows,
 		MaxBatchBytes:   int(cfg.maxBatchBytes),
+		MaxTableRows:    cfg.tableBatchRows,
 		DrainTimeout:    cfg.drainTimeout,
 	})
 	for _, fn := range catalog.List() {

@@ -19,10 +19,27 @@ var ErrMalformed = errors.New("malformed Arrow IPC")
 // continuation marks the start of an IPC stream message since Arrow 0.15.
 const continuation = 0xFFFFFFFF
 
-// ReadBatch decodes the first record batch of an IPC stream held in data,
-// checking every message first and validating the batch fully. The batch
-// references data, which must not change afterwards. The caller releases it.
-func ReadBatch(data []byte, maxDecompressed int64) (rec arrow.RecordBatch, err error) {
+// ReadBatch decodes the only record batch of an IPC stream held in data;
+// see ReadBatches.
+func ReadBatch(data []byte, maxDecompressed int64) (arrow.RecordBatch, error) {
+	recs, err := ReadBatches(data, maxDecompressed)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) != 1 {
+		for _, r := range recs {
+			r.Release()
+		}
+		return nil, fmt.Errorf("%w: the stream holds %d record batches, want 1", ErrMalformed, len(recs))
+	}
+	return recs[0], nil
+}
+
+// ReadBatches decodes every record batch of an IPC stream held in data,
+// checking every message first and validating each batch fully. The
+// batches reference data, which must not change afterwards. The caller
+// releases them.
+func ReadBatches(data []byte, maxDecompressed int64) (recs []arrow.RecordBatch, err error) {
 	mr := &bytesMessageReader{data: data, check: Checker{MaxDecompressed: maxDecompressed}}
 	mr.refs.Store(1)
 	defer mr.Release()
@@ -31,18 +48,26 @@ func ReadBatch(data []byte, maxDecompressed int64) (rec arrow.RecordBatch, err e
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	defer rdr.Release()
-	if !rdr.Next() {
-		if err := rdr.Err(); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	defer func() {
+		if err != nil {
+			for _, r := range recs {
+				r.Release()
+			}
+			recs = nil
 		}
-		return nil, fmt.Errorf("%w: the stream holds no record batch", ErrMalformed)
+	}()
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		if err := Validate(rec); err != nil {
+			return recs, fmt.Errorf("%w: batch %d: %w", ErrMalformed, len(recs), err)
+		}
+		rec.Retain()
+		recs = append(recs, rec)
 	}
-	rec = rdr.RecordBatch()
-	if err := Validate(rec); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	if err := rdr.Err(); err != nil {
+		return recs, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	rec.Retain()
-	return rec, nil
+	return recs, nil
 }
 
 // Validate checks a decoded batch before anything reads it: the row count

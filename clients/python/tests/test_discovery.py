@@ -28,7 +28,7 @@ BUILTINS: dict[str, tuple[list[tuple[str, str, bool]], str]] = {
 
 ARROW_TYPES: dict[str, pa.DataType] = {"int64": pa.int64(), "utf8": pa.string(), "float64": pa.float64()}
 
-UDF_KEYS = {"name", "kind", "language", "params", "return", "doc", "volatility", "version"}
+UDF_KEYS = {"name", "kind", "language", "params", "return", "doc", "volatility", "on_error", "version"}
 
 
 def expected_schema(name: str) -> pa.Schema:
@@ -52,6 +52,7 @@ def check_udf_json(name: str, meta: dict[str, Any]) -> None:
     assert meta["doc"]
     assert isinstance(meta["volatility"], str)
     assert meta["volatility"]
+    assert meta["on_error"] == "raise"
     assert isinstance(meta["version"], str)
     assert meta["version"]
 

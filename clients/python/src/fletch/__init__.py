@@ -13,6 +13,7 @@ The fletch worker imports UDF modules, finds their functions with :func:`collect
 """
 
 from fletch._errors import FletchError, UdfError
+from fletch._kinds import AggregateSpec, TableSpec, TransformSpec, transform, udaf, udtf
 from fletch._types import DEFAULT_DECIMAL, TypeTextError, parse_type_text, type_text
 from fletch._udf import Param, UdfSpec, Volatility, collect, udf
 
@@ -20,8 +21,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_DECIMAL",
+    "AggregateSpec",
     "FletchError",
     "Param",
+    "TableSpec",
+    "TransformSpec",
     "TypeTextError",
     "UdfError",
     "UdfSpec",
@@ -29,6 +33,9 @@ __all__ = [
     "__version__",
     "collect",
     "parse_type_text",
+    "transform",
     "type_text",
+    "udaf",
     "udf",
+    "udtf",
 ]

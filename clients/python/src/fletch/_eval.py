@@ -318,6 +318,20 @@ class RowwiseEvaluator(_Evaluator):
         self._to_arrow = None if result.to_arrow is None else _none_safe(result.to_arrow)
 
     def evaluate(self, batch: pa.RecordBatch) -> tuple[pa.Array, dict[int, UdfError]]:
+        args, count, row_of, mask = self._prepare(batch)
+        errors: dict[int, UdfError] = {}
+        if self._collect:
+            values = self._call_collecting(args, count, row_of, errors)
+        else:
+            values = self._call(args, count, row_of)
+        result = self._arrow_values(values, row_of, errors)
+        return (result if mask is None else _expand(result, mask)), errors
+
+    def _prepare(
+        self, batch: pa.RecordBatch
+    ) -> tuple[list[list[Any]], int, Callable[[int], int], pa.Array | None]:
+        """Each parameter's Python values for the rows the null policy calls, their count, a map from
+        those rows to the batch's, and the mask of called rows (None when all are)."""
         columns = self._columns(batch)
         mask = self._valid_mask(columns)
         keep: list[list[bool] | None] = [None] * len(columns)  # Python masks for columns Arrow cannot filter
@@ -343,14 +357,7 @@ class RowwiseEvaluator(_Evaluator):
                 return i
 
         args = [self._python_values(column, i, row_of, keep[i]) for i, column in enumerate(columns)]
-        errors: dict[int, UdfError] = {}
-        values = (
-            self._call_collecting(args, count, row_of, errors)
-            if self._collect
-            else self._call(args, count, row_of)
-        )
-        result = self._arrow_values(values, row_of, errors)
-        return (result if mask is None else _expand(result, mask)), errors
+        return args, count, row_of, mask
 
     def _call_collecting(
         self, args: list[list[Any]], count: int, row_of: Callable[[int], int], errors: dict[int, UdfError]
@@ -492,6 +499,32 @@ class RowwiseEvaluator(_Evaluator):
                     f"{_message(err)}",
                 )
         return out
+
+
+class TableEvaluator(RowwiseEvaluator):
+    """Calls a table function once per row; each yields any number of values (rows of output)."""
+
+    def table(self, batch: pa.RecordBatch) -> tuple[pa.Array, pa.Array]:
+        """The output: the index of the input row each value came from (int32), and the values."""
+        args, count, row_of, _ = self._prepare(batch)
+        rows: list[int] = []
+        values: list[Any] = []
+        function = self._function
+        calls: Any = zip(*args, strict=True) if args else itertools.repeat((), count)
+        for i, row_args in enumerate(calls):
+            try:
+                produced = function(*row_args)
+                if produced is None:
+                    raise TypeError(
+                        f"{self._name} returned None; a table function yields or returns an iterable"
+                    )
+                for value in produced:
+                    rows.append(row_of(i))
+                    values.append(value)
+            except Exception as err:
+                raise UdfError.from_exception(self._name, row_of(i), err) from err
+        result = self._arrow_values(values, rows.__getitem__, {})
+        return pa.array(rows, pa.int32()), result
 
 
 class AsyncRowwiseEvaluator(RowwiseEvaluator):

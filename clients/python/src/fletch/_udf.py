@@ -64,8 +64,21 @@ class Param:
         return {"name": self.name, "type": type_text(self.type), "nullable": self.nullable}
 
 
+class SpecBase:
+    """What every kind of UDF spec offers the worker: a name and a JSON description."""
+
+    name: str
+
+    def describe(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def output_schema(self) -> pa.Schema:
+        """The schema of the batches the UDF returns."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True, eq=False)
-class UdfSpec:
+class UdfSpec(SpecBase):
     """Everything fletch knows about one decorated function.
 
     Attributes:
@@ -123,6 +136,9 @@ class UdfSpec:
                 parameter's type (a caller bug).
         """
         return self._evaluator(batch)
+
+    def output_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(self.name, self.result.type, nullable=self.result.nullable)])
 
     def evaluate_with_errors(self, batch: pa.RecordBatch) -> tuple[pa.Array, pa.Array | None]:
         """evaluate, applying the UDF's ``on_error`` policy to rows that fail.
@@ -240,13 +256,13 @@ def udf(
     return decorate(fn)
 
 
-def collect(module: types.ModuleType) -> list[UdfSpec]:
+def collect(module: types.ModuleType) -> list[SpecBase]:
     """The specs of the decorated functions bound in module's namespace, in definition order.
 
     A function bound to several names counts once. Decorated functions imported from other modules are
     included too, since they are bound in the namespace.
     """
-    specs: list[UdfSpec] = []
+    specs: list[SpecBase] = []
     seen: set[int] = set()
     for value in list(vars(module).values()):
         try:
@@ -254,7 +270,7 @@ def collect(module: types.ModuleType) -> list[UdfSpec]:
         except TypeError:  # no __dict__, so not decorated
             continue
         spec = attributes.get(_ATTRIBUTE)
-        if isinstance(spec, UdfSpec) and id(spec) not in seen:
+        if isinstance(spec, SpecBase) and id(spec) not in seen:
             seen.add(id(spec))
             specs.append(spec)
     return specs
@@ -340,24 +356,7 @@ def _build_spec(
     else:
         is_vectorized = bool(vectorized)
 
-    params: list[Param] = []
-    plans: list[ParamPlan] = []
-    for i, p in enumerate(parameters):
-        hint = hints.get(p.name, _MISSING)
-        if explicit_inputs is not None:
-            info = override(None if hint is _MISSING else hint, explicit_inputs[i], globalns=globalns)
-            if hint is _MISSING:
-                info = TypeInfo(info.type, nullable=False)
-        elif hint is _MISSING:
-            raise TypeError(
-                f"{label}: parameter {p.name} has no type annotation; "
-                f"annotate it ({p.name}: int) or pass input_types=[...]"
-            )
-        else:
-            info = _infer(label, f"parameter {p.name}: ", hint, "input_types=[...]", globalns)
-        _check_formattable(label, f"parameter {p.name}", info.type)
-        params.append(Param(p.name, info.type, info.nullable))
-        plans.append(ParamPlan(p.name, info.type, info.nullable, info.to_python, contains_map(info.type)))
+    params, plans = infer_params(label, parameters, hints, explicit_inputs, globalns)
 
     return_hint = hints.get("return", _MISSING)
     if explicit_result is not None:
@@ -411,6 +410,36 @@ def _build_spec(
         else None,
         timeout=None if timeout is None else float(timeout),
     )
+
+
+def infer_params(
+    label: str,
+    parameters: Sequence[inspect.Parameter],
+    hints: Mapping[str, Any],
+    explicit_inputs: Sequence[pa.DataType] | None,
+    globalns: Mapping[str, Any] | None,
+) -> tuple[list[Param], list[ParamPlan]]:
+    """The declared parameters and how each is passed, from annotations or explicit input types."""
+    params: list[Param] = []
+    plans: list[ParamPlan] = []
+    for i, p in enumerate(parameters):
+        hint = hints.get(p.name, _MISSING)
+        if explicit_inputs is not None:
+            info = override(None if hint is _MISSING else hint, explicit_inputs[i], globalns=globalns)
+            if hint is _MISSING:
+                info = TypeInfo(info.type, nullable=False)
+        elif hint is _MISSING:
+            raise TypeError(
+                f"{label}: parameter {p.name} has no type annotation; "
+                f"annotate it ({p.name}: int) or pass input_types=[...]"
+            )
+        else:
+            info = _infer(label, f"parameter {p.name}: ", hint, "input_types=[...]", globalns)
+        _check_formattable(label, f"parameter {p.name}", info.type)
+        params.append(Param(p.name, info.type, info.nullable))
+        plans.append(ParamPlan(p.name, info.type, info.nullable, info.to_python, contains_map(info.type)))
+
+    return params, plans
 
 
 def _check_name(label: str, name: object) -> str:

@@ -114,6 +114,7 @@ class Worker:
         self._channel = channel
         self._log = log
         self._functions: dict[str, Any] = {}
+        self._sessions: dict[str, Any] = {}  # per-exchange state of aggregates and transforms
 
     def serve(self) -> int:
         import pyarrow as pa
@@ -132,7 +133,7 @@ class Worker:
             if kind == proto.LOAD:
                 self._channel.write(proto.LOADED, self._load(header))
             elif kind == proto.CALL:
-                self._call(str(header.get("fn")), body)
+                self._call(header, body)
             else:
                 raise proto.ProtocolError(f"unexpected frame kind {kind}")
         return 0
@@ -187,38 +188,73 @@ class Worker:
                 )
         return {"functions": functions, "errors": errors}
 
-    def _call(self, name: str, body: memoryview) -> None:
-        import pyarrow as pa
-
+    def _call(self, header: dict[str, Any], body: memoryview) -> None:
         from fletch import UdfError
 
+        name = str(header.get("fn"))
+        op = header.get("op") or "batch"
         udf = self._functions.get(name)
         if udf is None:
             self._error(name, None, "LookupError", f"this worker has no UDF {name!r}", "")
             return
         try:
-            batch = pa.ipc.open_stream(pa.py_buffer(body)).read_next_batch()
             with self._log.running(name):
-                result, errors = udf.evaluate_with_errors(batch)
-            sink = pa.BufferOutputStream()
-            columns = [result] if errors is None else [result, errors]
-            out = pa.record_batch(columns, names=[name, "error"][: len(columns)])
-            with pa.ipc.new_stream(sink, out.schema) as writer:
-                writer.write_batch(out)
-            payload = sink.getvalue()
+                outs = self._run(udf, name, op, header.get("options") or {}, body)
+            payload = None if outs is None else memoryview(_stream(udf.output_schema(), outs))
         except UdfError as exc:
             self._error(name, exc.row, exc.exc_type, exc.message, exc.traceback)
             return
         except Exception as exc:
             self._error(name, None, type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
             return
-        self._channel.write(proto.RESULT, {}, memoryview(payload))
+        self._channel.write(proto.RESULT, {}, payload)
+
+    def _run(
+        self, udf: Any, name: str, op: str, options: dict[str, Any], body: memoryview
+    ) -> list[Any] | None:
+        """One operation of a call: the output batches, or None for open and close."""
+        import pyarrow as pa
+
+        from fletch._kinds import TableSpec
+
+        if op == "open":
+            self._sessions[name] = udf.open(options)
+            return None
+        if op == "close":
+            self._sessions.pop(name, None)
+            return None
+        if op == "finish":
+            session = self._sessions.pop(name, None)
+            if session is None:
+                raise RuntimeError(f"{name}: finish without an open exchange")
+            return list(session.finish())
+        if op != "batch":
+            raise proto.ProtocolError(f"unknown operation {op!r}")
+        batch = pa.ipc.open_stream(pa.py_buffer(body)).read_next_batch()
+        if name in self._sessions:
+            return list(self._sessions[name].process(batch))
+        if isinstance(udf, TableSpec):
+            return [udf.table(batch)]
+        result, errors = udf.evaluate_with_errors(batch)
+        columns = [result] if errors is None else [result, errors]
+        return [pa.record_batch(columns, names=[name, "error"][: len(columns)])]
 
     def _error(self, name: str, row: int | None, exc_type: str, message: str, tb: str) -> None:
         self._channel.write(
             proto.ERROR,
             {"function": name, "row": row, "type": exc_type, "message": message, "traceback": tb},
         )
+
+
+def _stream(schema: Any, batches: list[Any]) -> Any:
+    """batches as one Arrow IPC stream with the given schema (an empty stream if there are none)."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batches[0].schema if batches else schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+    return sink.getvalue()
 
 
 def main() -> int:
