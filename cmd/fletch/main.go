@@ -2,6 +2,9 @@
 //
 //	fletch serve [flags]   serve the catalog (see fletch serve -h)
 //	fletch health          check a server's health service
+//	fletch list            list a server's UDFs
+//	fletch describe NAME   describe one UDF
+//	fletch call NAME       call a UDF on every row of a file or stdin
 //	fletch version         print the version
 package main
 
@@ -54,6 +57,10 @@ const usage = `usage: fletch <command> [flags]
 commands:
   serve     serve UDFs over Arrow Flight (fletch serve -h for flags)
   health    check that a server is serving (exit 0) or not (exit 1)
+  list      list the UDFs of a running server (fletch list -h)
+  describe  describe one UDF: fletch describe NAME
+  call      call a UDF on every row of a file: fletch call NAME --input FILE
+            (CSV, JSON lines, Parquet or Arrow; fletch call -h)
   version   print the version
 `
 
@@ -67,6 +74,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "health":
 		return health(ctx, args[1:], stdout, stderr)
+	case "list":
+		return listCmd(ctx, args[1:], osEnv(stdout, stderr))
+	case "describe":
+		return describeCmd(ctx, args[1:], osEnv(stdout, stderr))
+	case "call":
+		return callCmd(ctx, args[1:], osEnv(stdout, stderr))
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "fletch", version)
 		return nil

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/fletch-udf/fletch/udfcatalog"
+)
+
+// describeCmd prints one UDF in detail, from GetFlightInfo.
+func describeCmd(ctx context.Context, args []string, env cliEnv) error {
+	var cf clientFlags
+	fs := flag.NewFlagSet("fletch describe", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	cf.register(fs, 30*time.Second)
+	asJSON := fs.Bool("json", false, "print the server's JSON description (the FlightInfo app_metadata)")
+	fs.Usage = func() {
+		fmt.Fprint(env.stderr, "usage: fletch describe [flags] NAME\n\nDescribes one UDF of a running fletch server.\n\n")
+		fs.PrintDefaults()
+	}
+	rest, err := parseClientFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		fs.Usage()
+		return &usageError{msg: fmt.Sprintf("fletch describe takes one function name, got %d argument(s)", len(rest))}
+	}
+	c, err := dial(cf)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	d, err := c.describeUDF(ctx, rest[0], env.mem)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(env, d.metadata)
+	}
+	printDescription(env.stdout, d)
+	return nil
+}
+
+func printDescription(w io.Writer, d *udfDescription) {
+	u := &d.info
+	fmt.Fprintln(w, u.signature())
+	if u.Doc != "" {
+		fmt.Fprintln(w)
+		for _, line := range strings.Split(strings.TrimRight(u.Doc, "\n"), "\n") {
+			fmt.Fprintln(w, strings.TrimRight("    "+line, " "))
+		}
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "kind:\t%s\n", u.Kind)
+	fmt.Fprintf(tw, "language:\t%s\n", u.Language)
+	fmt.Fprintf(tw, "volatility:\t%s\n", u.Volatility)
+	fmt.Fprintf(tw, "version:\t%s\n", u.Version)
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	if len(u.Params) == 0 {
+		fmt.Fprintln(w, "parameters: none (call it with --rows N)")
+	} else {
+		fmt.Fprintln(w, "parameters:")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  #\tNAME\tTYPE\tNULLS")
+		for i, p := range u.Params {
+			nulls := "null in, null out (not called)"
+			if p.Nullable {
+				nulls = "passed to the function"
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", i, p.Name, p.Type, nulls)
+		}
+		tw.Flush()
+	}
+	nullable := "never null"
+	if u.Return.Nullable {
+		nullable = "may be null"
+	}
+	fmt.Fprintf(w, "returns: %s %s (%s)\n", u.Return.Name, u.Return.Type, nullable)
+
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "signature schema (GetFlightInfo; total_records = %d parameters):\n", len(d.params))
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for i, f := range d.schema.Fields() {
+		role := fmt.Sprintf("parameter %d", i)
+		if i == len(d.params) {
+			role = "result"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.Name, typeName(f.Type), nullText(f), role)
+	}
+	tw.Flush()
+	if md := d.schema.Metadata(); md.Len() > 0 {
+		fmt.Fprintln(w, "  metadata:")
+		for i, k := range md.Keys() {
+			fmt.Fprintf(w, "    %s = %s\n", k, md.Values()[i])
+		}
+	}
+}
+
+func nullText(f arrow.Field) string {
+	if f.Nullable {
+		return "nullable"
+	}
+	return "not null"
+}
+
+// typeName is the canonical type text of docs/types.md, or Arrow's own
+// spelling for types it cannot write.
+func typeName(t arrow.DataType) string {
+	if s, err := udfcatalog.FormatType(t); err == nil {
+		return s
+	}
+	return t.String()
+}
