@@ -57,24 +57,25 @@ func startFletchWithPython(b *testing.B, mem memory.Allocator) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pool, err := pybridge.Start(ctx, pybridge.Config{
-		Interpreter: rt.Interpreter,
-		Paths:       []string{dir},
-		Modules:     []pybridge.Module{{Name: "bench", Path: filepath.Join(dir, "bench.py")}},
-		Logger:      hclog.New(&hclog.LoggerOptions{Level: hclog.Warn}),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { pool.Close() })
 	reg := udfcatalog.NewRegistry()
 	native := exec.NewNative(mem)
 	if err := native.Register(reg, exec.Builtins()...); err != nil {
 		b.Fatal(err)
 	}
-	python := exec.NewPython(pool, mem, maxMsg)
-	if _, errs := python.Register(reg); len(errs) > 0 {
-		b.Fatal(errs)
+	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn})
+	python := exec.NewPython(reg, mem, maxMsg, log)
+	b.Cleanup(python.Close)
+	report, err := python.Load(ctx, exec.Environment{Name: "bench", Pool: pybridge.Config{
+		Interpreter: rt.Interpreter,
+		Paths:       []string{dir},
+		Modules:     []pybridge.Module{{Name: "bench", Path: filepath.Join(dir, "bench.py")}},
+		Logger:      log,
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(report.ModuleErrors) > 0 || len(report.Rejected) > 0 {
+		b.Fatalf("loading bench.py: %+v %+v", report.ModuleErrors, report.Rejected)
 	}
 	return serve(b, reg, exec.NewRouter(native, python), mem)
 }

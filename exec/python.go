@@ -6,50 +6,267 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/fletch-udf/fletch/internal/arrowsafe"
 	"github.com/fletch-udf/fletch/pybridge"
 	"github.com/fletch-udf/fletch/udfcatalog"
 )
 
-// Python executes UDFs in a pybridge worker pool.
+// Python runs Python UDFs on worker pools, one per environment. Loading
+// an environment again starts a new pool (a generation) beside the old
+// one: new exchanges use the new generation's UDF versions, and the old
+// pool closes once its last exchange has ended, so no exchange fails
+// because of a reload.
 type Python struct {
-	pool *pybridge.Pool
-	mem  memory.Allocator
+	reg *udfcatalog.Registry
+	mem memory.Allocator
 	// maxDecompressed bounds what a worker's reply may decompress to.
 	maxDecompressed int64
+	log             hclog.Logger
+
+	loading sync.Mutex // serialises Load and Unload
+	mu      sync.Mutex
+	current map[string]*generation     // by environment name
+	serving map[versionKey]*generation // every version whose pool is open
+	closing sync.WaitGroup             // retired pools being closed
 }
 
-// NewPython returns an executor over pool whose outputs are allocated from
-// mem; replies larger than maxReplyBytes once decompressed are rejected.
-func NewPython(pool *pybridge.Pool, mem memory.Allocator, maxReplyBytes int64) *Python {
-	return &Python{pool: pool, mem: mem, maxDecompressed: maxReplyBytes}
+// Environment is one worker pool: the modules it loads, how its workers
+// run, and limits for the UDFs it serves.
+type Environment struct {
+	// Name identifies the environment among those loaded.
+	Name string
+	Pool pybridge.Config
+	// MaxBatchRows, if positive, bounds the input rows one call of the
+	// environment's UDFs sees.
+	MaxBatchRows int
 }
 
-// Register adds every UDF the pool's modules define to reg. A UDF whose
-// description does not parse is reported in the returned errors and
-// skipped; the others are registered.
-func (p *Python) Register(reg *udfcatalog.Registry) ([]*udfcatalog.UDF, []error) {
-	var added []*udfcatalog.UDF
+// LoadReport says what loading an environment produced.
+type LoadReport struct {
+	// Functions are the UDFs the environment now serves.
+	Functions []*udfcatalog.UDF
+	// ModuleErrors are the modules that failed to import.
+	ModuleErrors []pybridge.ModuleError
+	// Rejected are the functions that were not registered.
+	Rejected []Rejection
+}
+
+// Rejection is a function that was not registered, and why.
+type Rejection struct {
+	Module string
+	Err    error
+}
+
+// module returns the UDFs module defines, or why it serves none.
+func (r LoadReport) module(name string) ([]*udfcatalog.UDF, error) {
+	for _, me := range r.ModuleErrors {
+		if me.Module == name {
+			return nil, fmt.Errorf("%w: %s: %s\n%s", udfcatalog.ErrModuleFailed, name, me.Error, me.Traceback)
+		}
+	}
 	var errs []error
-	for _, f := range p.pool.Functions() {
+	for _, rj := range r.Rejected {
+		if rj.Module == name {
+			errs = append(errs, rj.Err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("module %s: %w", name, errors.Join(errs...))
+	}
+	var fns []*udfcatalog.UDF
+	for _, fn := range r.Functions {
+		if fn.Module == name {
+			fns = append(fns, fn)
+		}
+	}
+	return fns, nil
+}
+
+// versionKey identifies a UDF version: the entry looked up may be a copy
+// shaped for one exchange (see udfcatalog.UDF.ForExchange).
+type versionKey struct{ name, version string }
+
+func keyOf(fn *udfcatalog.UDF) versionKey { return versionKey{fn.Name, fn.Version} }
+
+type generation struct {
+	env      string
+	pool     *pybridge.Pool
+	fns      []*udfcatalog.UDF
+	sessions int
+	retired  bool
+	closed   bool
+}
+
+// NewPython returns an executor that registers the UDFs of the
+// environments it loads in reg. Outputs are allocated from mem; replies
+// larger than maxReplyBytes once decompressed are rejected.
+func NewPython(reg *udfcatalog.Registry, mem memory.Allocator, maxReplyBytes int64, log hclog.Logger) *Python {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Python{
+		reg: reg, mem: mem, maxDecompressed: maxReplyBytes, log: log,
+		current: make(map[string]*generation),
+		serving: make(map[versionKey]*generation),
+	}
+}
+
+// Load starts env's pool and makes its UDFs the ones served, replacing
+// those of a previous Load of the same name. A function whose name another
+// environment (or a Go UDF) holds is rejected; the rest are served. If the
+// pool does not start, the previous generation keeps serving.
+func (p *Python) Load(ctx context.Context, env Environment) (LoadReport, error) {
+	p.loading.Lock()
+	defer p.loading.Unlock()
+	pool, err := pybridge.Start(ctx, env.Pool)
+	if err != nil {
+		return LoadReport{}, fmt.Errorf("environment %s: %w", env.Name, err)
+	}
+	p.mu.Lock()
+	old := p.current[env.Name]
+	p.mu.Unlock()
+	var oldFns []*udfcatalog.UDF
+	if old != nil {
+		oldFns = old.fns
+	}
+	report := LoadReport{ModuleErrors: pool.LoadErrors()}
+	for _, f := range pool.Functions() {
 		fn, err := describe(f)
 		if err == nil {
-			err = reg.Register(fn)
+			err = fn.Validate()
+		}
+		if err == nil {
+			err = p.checkFree(fn.Name, oldFns)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("module %s: %w", f.Module, err))
+			report.Rejected = append(report.Rejected, Rejection{Module: f.Module, Err: err})
 			continue
 		}
-		added = append(added, fn)
+		fn.MaxBatchRows = env.MaxBatchRows
+		report.Functions = append(report.Functions, fn)
 	}
-	return added, errs
+	if err := p.reg.Replace(oldFns, report.Functions); err != nil {
+		pool.Close()
+		return LoadReport{}, fmt.Errorf("environment %s: %w", env.Name, err)
+	}
+	gen := &generation{env: env.Name, pool: pool, fns: report.Functions}
+	p.mu.Lock()
+	p.current[env.Name] = gen
+	for _, fn := range gen.fns {
+		p.serving[keyOf(fn)] = gen
+	}
+	if old != nil {
+		p.retireLocked(old)
+	}
+	p.mu.Unlock()
+	return report, nil
+}
+
+// checkFree fails if name is registered by anything but the entries of old.
+func (p *Python) checkFree(name string, old []*udfcatalog.UDF) error {
+	cur, err := p.reg.Lookup(name)
+	if err != nil || slices.Contains(old, cur) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s (%s, version %s)", udfcatalog.ErrDuplicate, name, cur.Language, cur.Version)
+}
+
+// Unload stops serving env's UDFs; its pool closes after its last exchange.
+func (p *Python) Unload(env string) {
+	p.loading.Lock()
+	defer p.loading.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gen := p.current[env]
+	if gen == nil {
+		return
+	}
+	delete(p.current, env)
+	// Only this generation's own entries are removed, so this cannot fail.
+	_ = p.reg.Replace(gen.fns, nil)
+	p.retireLocked(gen)
+}
+
+// Environments lists the loaded environments' names.
+func (p *Python) Environments() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	names := make([]string, 0, len(p.current))
+	for name := range p.current {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Close unloads every environment and closes every pool, even those a
+// session still holds (their calls then fail), and waits for them.
+func (p *Python) Close() {
+	for _, env := range p.Environments() {
+		p.Unload(env)
+	}
+	p.mu.Lock()
+	for _, gen := range p.serving {
+		gen.sessions = 0
+		p.closeIfIdleLocked(gen)
+	}
+	p.mu.Unlock()
+	p.closing.Wait()
+}
+
+// retireLocked marks gen as replaced and closes it if no session uses it.
+func (p *Python) retireLocked(gen *generation) {
+	gen.retired = true
+	p.closeIfIdleLocked(gen)
+}
+
+func (p *Python) closeIfIdleLocked(gen *generation) {
+	if !gen.retired || gen.sessions > 0 || gen.closed {
+		return
+	}
+	gen.closed = true
+	for _, fn := range gen.fns {
+		if p.serving[keyOf(fn)] == gen { // a reload of unchanged source reuses the key
+			delete(p.serving, keyOf(fn))
+		}
+	}
+	p.closing.Add(1)
+	go func() {
+		defer p.closing.Done()
+		if err := gen.pool.Close(); err != nil {
+			p.log.Warn("closing a replaced worker pool", "environment", gen.env, "error", err)
+		}
+	}()
+}
+
+// acquire returns the open generation serving fn, counting a session on
+// it, or ErrStale if fn's generation has closed since fn was looked up.
+func (p *Python) acquire(fn *udfcatalog.UDF) (*generation, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gen := p.serving[keyOf(fn)]
+	if gen == nil {
+		return nil, fmt.Errorf("%w: %s version %s", udfcatalog.ErrStale, fn.Name, fn.Version)
+	}
+	gen.sessions++
+	return gen, nil
+}
+
+func (p *Python) release(gen *generation) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gen.sessions = max(0, gen.sessions-1) // Close may have zeroed it
+	p.closeIfIdleLocked(gen)
 }
 
 // describe turns a worker's description into a catalog entry whose version
@@ -62,20 +279,31 @@ func describe(f pybridge.Function) (*udfcatalog.UDF, error) {
 	if fn.Name != f.Name || fn.Language != udfcatalog.LanguagePython {
 		return nil, fmt.Errorf("%w: worker described %q as %q in %q", udfcatalog.ErrInvalidUDF, f.Name, fn.Name, fn.Language)
 	}
+	fn.Module = f.Module
+	fn.Module = f.Module
 	fn.Version = udfcatalog.Digest(fn.Name, fn.Kind, fn.Language, fn.Params, fn.Result, []byte(f.SourceSHA256))
 	return &fn, nil
 }
 
-// Open starts a session for fn. Scalar and table functions run batch by
-// batch on whichever worker is free; aggregates and transforms keep their
-// state in one worker for the whole exchange, opened with the client's
-// exchange options.
-func (p *Python) Open(ctx context.Context, fn *udfcatalog.UDF, options []byte) (Session, error) {
-	s := &pythonSession{p: p, fn: fn, schema: fn.OutputSchema(), options: options}
+// Open starts a session for fn on the generation that serves its
+// version. Scalar and table functions run batch by batch on whichever
+// worker is free; aggregates and transforms keep their state in one worker
+// for the whole exchange, opened with the client's exchange options.
+func (p *Python) Open(ctx context.Context, fn *udfcatalog.UDF, options []byte) (_ Session, err error) {
+	gen, err := p.acquire(fn)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			p.release(gen)
+		}
+	}()
+	s := &pythonSession{p: p, gen: gen, fn: fn, schema: fn.OutputSchema(), options: options}
 	if fn.Kind != udfcatalog.KindAggregate && fn.Kind != udfcatalog.KindTransform {
 		return s, nil
 	}
-	pinned, err := p.pool.Pin(ctx)
+	pinned, err := gen.pool.Pin(ctx)
 	if err != nil {
 		return nil, s.classify(err)
 	}
@@ -89,6 +317,7 @@ func (p *Python) Open(ctx context.Context, fn *udfcatalog.UDF, options []byte) (
 
 type pythonSession struct {
 	p        *Python
+	gen      *generation
 	fn       *udfcatalog.UDF
 	schema   *arrow.Schema
 	options  []byte
@@ -103,7 +332,7 @@ func (s *pythonSession) call(ctx context.Context, req pybridge.Request) ([]arrow
 		reply, err = s.pinned.Call(ctx, req)
 	} else {
 		req.Options = s.options
-		reply, err = s.p.pool.Call(ctx, req)
+		reply, err = s.gen.pool.Call(ctx, req)
 	}
 	if err != nil {
 		return nil, s.classify(err)
@@ -193,12 +422,13 @@ func (s *pythonSession) Parallelism() int {
 	if s.pinned != nil {
 		return 1
 	}
-	return s.p.pool.Size()
+	return s.gen.pool.Size()
 }
 
 // Close releases a pinned worker, first dropping state an unfinished
-// exchange left in it.
+// exchange left in it, and then the session's hold on its generation.
 func (s *pythonSession) Close() error {
+	defer s.p.release(s.gen)
 	if s.pinned == nil {
 		return nil
 	}

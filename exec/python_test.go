@@ -17,8 +17,9 @@ import (
 	"github.com/fletch-udf/fletch/udfcatalog"
 )
 
-// startPool runs modules from testdata/udfs on the embedded interpreter.
-func startPool(t *testing.T, modules ...string) *pybridge.Pool {
+// testModules returns the embedded interpreter and the modules of
+// testdata/udfs named.
+func testModules(t *testing.T, modules ...string) (pybridge.Interpreter, string, []pybridge.Module) {
 	t.Helper()
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -40,12 +41,19 @@ func startPool(t *testing.T, modules ...string) *pybridge.Pool {
 	for _, m := range modules {
 		mods = append(mods, pybridge.Module{Name: m, Path: filepath.Join(dir, m+".py")})
 	}
+	return rt.Interpreter, dir, mods
+}
+
+func testLogger(t *testing.T) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})
+}
+
+// startPool runs modules from testdata/udfs in a bare pool.
+func startPool(t *testing.T, modules ...string) *pybridge.Pool {
+	t.Helper()
+	interp, dir, mods := testModules(t, modules...)
 	pool, err := pybridge.Start(context.Background(), pybridge.Config{
-		Interpreter: rt.Interpreter,
-		Paths:       []string{dir},
-		Modules:     mods,
-		Workers:     1,
-		Logger:      hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}}),
+		Interpreter: interp, Paths: []string{dir}, Modules: mods, Workers: 1, Logger: testLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +63,26 @@ func startPool(t *testing.T, modules ...string) *pybridge.Pool {
 		t.Fatalf("modules failed to import: %+v", errs)
 	}
 	return pool
+}
+
+// startPython loads modules from testdata/udfs into a Python executor,
+// registering their UDFs in a new registry.
+func startPython(t *testing.T, mem memory.Allocator, modules ...string) (*Python, *udfcatalog.Registry) {
+	t.Helper()
+	interp, dir, mods := testModules(t, modules...)
+	reg := udfcatalog.NewRegistry()
+	py := NewPython(reg, mem, 1<<30, testLogger(t))
+	t.Cleanup(py.Close)
+	report, err := py.Load(context.Background(), Environment{Name: "test", Pool: pybridge.Config{
+		Interpreter: interp, Paths: []string{dir}, Modules: mods, Workers: 1, Logger: testLogger(t),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.ModuleErrors) > 0 || len(report.Rejected) > 0 {
+		t.Fatalf("modules failed to load: %+v %+v", report.ModuleErrors, report.Rejected)
+	}
+	return py, reg
 }
 
 type testWriter struct{ t *testing.T }
@@ -82,22 +110,24 @@ func TestFixturesGolden(t *testing.T) {
 	if len(fns) != len(golden) {
 		t.Fatalf("the worker reported %d functions, the golden file has %d", len(fns), len(golden))
 	}
-	reg := udfcatalog.NewRegistry()
-	py := NewPython(pool, memory.NewGoAllocator(), 1<<30)
-	added, errs := py.Register(reg)
-	if len(errs) > 0 {
-		t.Fatalf("Register: %v", errs)
-	}
 	for i, f := range fns {
 		if !jsonEqual(t, f.Spec, golden[i]) {
 			t.Errorf("function %d (%s): the worker reported\n%s\nthe golden file has\n%s", i, f.Name, f.Spec, golden[i])
+		}
+		fn, err := describe(f)
+		if err == nil {
+			err = fn.Validate()
+		}
+		if err != nil {
+			t.Errorf("%s: the Go catalog refuses it: %v", f.Name, err)
+			continue
 		}
 		// The Go catalog's JSON of the entry keeps every type the worker sent.
 		var sent, kept struct {
 			Params []struct{ Type string } `json:"params"`
 			Return struct{ Type string }   `json:"return"`
 		}
-		back, err := json.Marshal(added[i])
+		back, err := json.Marshal(fn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,14 +156,9 @@ func mustJSON(v any) string {
 // TestPythonSession runs batches through the executor and maps a Python
 // exception to a FunctionError that keeps the row.
 func TestPythonSession(t *testing.T) {
-	pool := startPool(t, "fixtures")
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	py := NewPython(pool, mem, 1<<30)
-	reg := udfcatalog.NewRegistry()
-	if _, errs := py.Register(reg); len(errs) > 0 {
-		t.Fatal(errs)
-	}
+	py, reg := startPython(t, mem, "fixtures")
 	fn, err := reg.Lookup("add_int")
 	if err != nil {
 		t.Fatal(err)
@@ -142,6 +167,7 @@ func TestPythonSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer sess.Close()
 	in, _, err := array.RecordFromJSON(mem, fn.InputSchema(), bytes.NewReader([]byte(`[{"a":1,"b":2},{"a":null,"b":3}]`)))
 	if err != nil {
 		t.Fatal(err)

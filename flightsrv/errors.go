@@ -17,6 +17,7 @@ var (
 	errMalformedIPC  = errors.New("malformed Arrow IPC")
 	errTooLarge      = errors.New("message too large")
 	errUnknownAction = errors.New("unknown action")
+	errDisabled      = errors.New("action disabled")
 	errPanic         = errors.New("internal error")
 )
 
@@ -47,8 +48,16 @@ func toStatus(err error) error {
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, udfcatalog.ErrTimeout):
 		code = codes.DeadlineExceeded
-	case errors.Is(err, udfcatalog.ErrNotFound):
+	case errors.Is(err, udfcatalog.ErrNotFound), errors.Is(err, udfcatalog.ErrModuleNotFound):
 		code = codes.NotFound
+	case errors.Is(err, errDisabled):
+		code = codes.PermissionDenied
+	case errors.Is(err, udfcatalog.ErrDuplicate):
+		code = codes.AlreadyExists
+	case errors.Is(err, udfcatalog.ErrModuleReadOnly):
+		code = codes.FailedPrecondition
+	case errors.Is(err, udfcatalog.ErrModuleFailed):
+		code = codes.InvalidArgument
 	case errors.Is(err, errBadRequest), errors.Is(err, errMalformedIPC),
 		errors.Is(err, udfcatalog.ErrSchemaMismatch), errors.Is(err, udfcatalog.ErrTypeSyntax),
 		errors.Is(err, udfcatalog.ErrInvalidOptions):

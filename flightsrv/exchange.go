@@ -60,11 +60,6 @@ func (s *Server) exchange(ctx context.Context, stream flight.FlightService_DoExc
 	} else if err != nil {
 		return fromRecv(err)
 	}
-	fn, err := s.lookup(first.FlightDescriptor)
-	if err != nil {
-		return err
-	}
-	info.function = fn.Name
 	raw, err := optionsFrom(ctx)
 	if err != nil {
 		return err
@@ -73,13 +68,11 @@ func (s *Server) exchange(ctx context.Context, stream flight.FlightService_DoExc
 	if err != nil {
 		return err
 	}
-	if fn, err = fn.ForExchange(options); err != nil {
-		return err
-	}
-	sess, err := s.open(ctx, fn, raw)
+	fn, sess, err := s.start(ctx, first.FlightDescriptor, options, raw)
 	if err != nil {
 		return err
 	}
+	info.function = fn.Name
 	defer func() {
 		if err := sess.Close(); err != nil {
 			s.log.Warn("closing session", "function", fn.Name, "error", err)
@@ -120,6 +113,34 @@ func (s *Server) exchange(ctx context.Context, stream flight.FlightService_DoExc
 	workers.Wait()
 	return err
 }
+
+// start looks up the UDF and opens a session on the version found. A
+// version replaced between the two steps is looked up again, so a reload
+// never fails an exchange.
+func (s *Server) start(ctx context.Context, desc *flight.FlightDescriptor, options udfcatalog.ExchangeOptions,
+	raw []byte) (*udfcatalog.UDF, Session, error) {
+	for attempt := 1; ; attempt++ {
+		found, err := s.lookup(desc)
+		if err != nil {
+			return nil, nil, err
+		}
+		fn, err := found.ForExchange(options)
+		if err != nil {
+			return nil, nil, err
+		}
+		sess, err := s.open(ctx, fn, raw)
+		if err == nil {
+			return fn, sess, nil
+		}
+		if !errors.Is(err, udfcatalog.ErrStale) || attempt == maxStaleRetries {
+			return nil, nil, err
+		}
+	}
+}
+
+// maxStaleRetries bounds start's retries; each needs a reload to complete
+// between a lookup and an open.
+const maxStaleRetries = 5
 
 // OptionsHeader is the gRPC request header that carries an exchange's
 // options as a JSON object. A header, unlike app_metadata on the first
@@ -167,10 +188,14 @@ func (s *Server) readInput(ctx context.Context, stream flight.DataStreamReader, 
 	if err != nil {
 		return
 	}
+	maxRows := s.opts.MaxBatchRows
+	if fn.MaxBatchRows > 0 {
+		maxRows = min(maxRows, fn.MaxBatchRows)
+	}
 	exRows := int64(0) // input rows before the current slice
 	for batch := 0; rdr.Next(); batch++ {
 		var pieces []arrow.RecordBatch
-		if pieces, err = s.prepare(ctx, plan, batch, rdr.RecordBatch()); err != nil {
+		if pieces, err = s.prepare(ctx, plan, maxRows, batch, rdr.RecordBatch()); err != nil {
 			return
 		}
 		offset := int64(0)
@@ -196,7 +221,7 @@ func (s *Server) readInput(ctx context.Context, stream flight.DataStreamReader, 
 
 // prepare validates one input batch, conforms it to the UDF's parameters
 // and slices it to the batch limits. The caller owns the pieces.
-func (s *Server) prepare(ctx context.Context, plan *udfcatalog.InputPlan, batch int, rec arrow.RecordBatch) ([]arrow.RecordBatch, error) {
+func (s *Server) prepare(ctx context.Context, plan *udfcatalog.InputPlan, maxRows, batch int, rec arrow.RecordBatch) ([]arrow.RecordBatch, error) {
 	if err := s.validate(rec); err != nil {
 		return nil, fmt.Errorf("%w: batch %d: %w", errMalformedIPC, batch, err)
 	}
@@ -204,7 +229,7 @@ func (s *Server) prepare(ctx context.Context, plan *udfcatalog.InputPlan, batch 
 	if err != nil {
 		return nil, fmt.Errorf("batch %d: %w", batch, err)
 	}
-	return s.split(in), nil
+	return s.split(in, maxRows), nil
 }
 
 // validate checks untrusted input before anything reads it.
@@ -220,11 +245,11 @@ func (s *Server) validate(rec arrow.RecordBatch) error {
 	return arrowsafe.Validate(rec)
 }
 
-// split slices rec to at most MaxBatchRows rows and about MaxBatchBytes
-// bytes per piece. It takes ownership of rec.
-func (s *Server) split(rec arrow.RecordBatch) []arrow.RecordBatch {
+// split slices rec to at most maxRows rows and about MaxBatchBytes bytes
+// per piece. It takes ownership of rec.
+func (s *Server) split(rec arrow.RecordBatch, maxRows int) []arrow.RecordBatch {
 	rows := rec.NumRows()
-	per := int64(s.opts.MaxBatchRows)
+	per := int64(maxRows)
 	if size := util.TotalRecordSize(rec); rows > 0 && size > int64(s.opts.MaxBatchBytes) {
 		per = min(per, max(1, int64(s.opts.MaxBatchBytes)/max(1, size/rows)))
 	}

@@ -59,6 +59,9 @@ type Options struct {
 	// MaxTableRows bounds the rows of a table function's output batches;
 	// default 1024, as RisingWave's own servers send.
 	MaxTableRows int
+	// Admin serves the register, unregister and reload actions; nil
+	// refuses them.
+	Admin Admin
 }
 
 // Defaults for Options.

@@ -13,10 +13,15 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Module is one Python source file to load in every worker.
+// Module is one Python module to load in every worker.
 type Module struct {
 	Name string `json:"name"` // the import name, unique in the pool
-	Path string `json:"path"`
+	// Path is the module's .py file. Empty means import Name from the
+	// pool's Paths: a package directory, or a module inside a zip.
+	Path string `json:"path,omitempty"`
+	// Digest identifies the module's source; empty means the worker
+	// hashes the file at Path.
+	Digest string `json:"digest,omitempty"`
 }
 
 // Function is a UDF a worker found while loading the modules.

@@ -20,6 +20,18 @@ var (
 	ErrWorkerCrashed = errors.New("worker crashed")
 	// ErrTimeout: the function did not finish within its time limit.
 	ErrTimeout = errors.New("function timed out")
+	// ErrStale: the function version a caller looked up has been replaced
+	// and is no longer served; look it up again.
+	ErrStale = errors.New("function version no longer served")
+
+	// ErrModuleNotFound: no module of that name is served.
+	ErrModuleNotFound = errors.New("module not found")
+	// ErrModuleFailed: a module failed to import.
+	ErrModuleFailed = errors.New("module failed to import")
+	// ErrModuleReadOnly: the module cannot be changed at run time, for
+	// example because it comes from a UDF directory rather than from
+	// registration.
+	ErrModuleReadOnly = errors.New("module cannot be changed at run time")
 )
 
 // FunctionError is a failure of the user's function on one batch. It

@@ -19,7 +19,10 @@ type udfJSON struct {
 	Volatility Volatility  `json:"volatility"`
 	OnError    string      `json:"on_error"`
 	Mergeable  bool        `json:"mergeable,omitempty"`
-	Version    string      `json:"version"`
+	// MaxBatchRows is a per-UDF slicing limit, when lower than the server's.
+	MaxBatchRows int    `json:"max_batch_rows,omitempty"`
+	Module       string `json:"module,omitempty"`
+	Version      string `json:"version"`
 }
 
 type fieldJSON struct {
@@ -31,15 +34,17 @@ type fieldJSON struct {
 // MarshalJSON writes u with its types in canonical text.
 func (u *UDF) MarshalJSON() ([]byte, error) {
 	out := udfJSON{
-		Name:       u.Name,
-		Kind:       u.Kind,
-		Language:   u.Language,
-		Params:     make([]fieldJSON, len(u.Params)),
-		Doc:        u.Doc,
-		Volatility: u.Volatility,
-		OnError:    u.OnError,
-		Mergeable:  u.Mergeable,
-		Version:    u.Version,
+		Name:         u.Name,
+		Kind:         u.Kind,
+		Language:     u.Language,
+		Params:       make([]fieldJSON, len(u.Params)),
+		Doc:          u.Doc,
+		Volatility:   u.Volatility,
+		OnError:      u.OnError,
+		Mergeable:    u.Mergeable,
+		MaxBatchRows: u.MaxBatchRows,
+		Module:       u.Module,
+		Version:      u.Version,
 	}
 	if out.OnError == "" {
 		out.OnError = OnErrorRaise
@@ -83,16 +88,18 @@ func (u *UDF) UnmarshalJSON(data []byte) error {
 		name = in.Name
 	}
 	*u = UDF{
-		Name:       in.Name,
-		Kind:       in.Kind,
-		Language:   in.Language,
-		Params:     params,
-		Result:     arrow.Field{Name: name, Type: rt, Nullable: in.Return.Nullable},
-		Doc:        in.Doc,
-		Volatility: in.Volatility,
-		OnError:    in.OnError,
-		Mergeable:  in.Mergeable,
-		Version:    in.Version,
+		Name:         in.Name,
+		Kind:         in.Kind,
+		Language:     in.Language,
+		Params:       params,
+		Result:       arrow.Field{Name: name, Type: rt, Nullable: in.Return.Nullable},
+		Doc:          in.Doc,
+		Volatility:   in.Volatility,
+		OnError:      in.OnError,
+		Mergeable:    in.Mergeable,
+		MaxBatchRows: in.MaxBatchRows,
+		Module:       in.Module,
+		Version:      in.Version,
 	}
 	return nil
 }

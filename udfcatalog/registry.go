@@ -61,6 +61,45 @@ func (r *Registry) Register(u *UDF) error {
 	return nil
 }
 
+// Replace removes the entries in old and adds those in add in one step, so
+// lookups see either the old set or the new one. An entry of old that is
+// no longer registered is skipped. It fails, changing nothing, if an entry
+// of add is invalid, or its name is taken by an entry not in old, or two
+// entries of add share a name.
+func (r *Registry) Replace(old, add []*UDF) error {
+	for _, u := range add {
+		if err := u.Validate(); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	leaving := make(map[*UDF]bool, len(old))
+	for _, u := range old {
+		leaving[u] = true
+	}
+	adding := make(map[string]bool, len(add))
+	for _, u := range add {
+		if cur, ok := r.byName[u.Name]; (ok && !leaving[cur]) || adding[u.Name] {
+			version := u.Version
+			if ok {
+				version = cur.Version
+			}
+			return fmt.Errorf("%w: %s (version %s)", ErrDuplicate, u.Name, version)
+		}
+		adding[u.Name] = true
+	}
+	for _, u := range old {
+		if r.byName[u.Name] == u {
+			delete(r.byName, u.Name)
+		}
+	}
+	for _, u := range add {
+		r.byName[u.Name] = u
+	}
+	return nil
+}
+
 // Lookup returns the UDF called name, or a *NotFoundError.
 func (r *Registry) Lookup(name string) (*UDF, error) {
 	r.mu.RLock()

@@ -102,3 +102,45 @@ func TestValidate(t *testing.T) {
 		t.Errorf("Validate() of a good UDF = %v", err)
 	}
 }
+
+func TestRegistryReplace(t *testing.T) {
+	a1, b1, c1 := scalar("a"), scalar("b"), scalar("c")
+	a2, b2, d2 := scalar("a"), scalar("b"), scalar("d")
+	invalid := scalar("e")
+	invalid.Version = ""
+	tests := []struct {
+		name      string
+		old, add  []*UDF
+		wantErr   error
+		wantNames []string
+		wantA     *UDF
+	}{
+		{"swap versions", []*UDF{a1, b1}, []*UDF{a2, b2}, nil, []string{"a", "b", "c"}, a2},
+		{"drop and add", []*UDF{a1, b1}, []*UDF{d2}, nil, []string{"c", "d"}, nil},
+		{"unregister", []*UDF{a1}, nil, nil, []string{"b", "c"}, nil},
+		{"name held by another module", []*UDF{a1}, []*UDF{a2, scalar("c")}, ErrDuplicate, []string{"a", "b", "c"}, a1},
+		{"two new entries share a name", nil, []*UDF{d2, scalar("d")}, ErrDuplicate, []string{"a", "b", "c"}, a1},
+		{"invalid entry", []*UDF{a1}, []*UDF{invalid}, ErrInvalidUDF, []string{"a", "b", "c"}, a1},
+		{"stale old entries are skipped", []*UDF{a2}, []*UDF{d2}, nil, []string{"a", "b", "c", "d"}, a1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewRegistry()
+			for _, u := range []*UDF{a1, b1, c1} {
+				if err := r.Register(u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := r.Replace(tt.old, tt.add)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("Replace = %v, want %v", err, tt.wantErr)
+			}
+			if got := names(r.List()); !slices.Equal(got, tt.wantNames) {
+				t.Errorf("names = %q, want %q", got, tt.wantNames)
+			}
+			if got, _ := r.Lookup("a"); got != tt.wantA {
+				t.Errorf("Lookup(a) = %p, want %p", got, tt.wantA)
+			}
+		})
+	}
+}

@@ -82,6 +82,11 @@ type UDF struct {
 	OnError string
 	// Mergeable aggregates can merge partial states (see Phase).
 	Mergeable bool
+	// MaxBatchRows, if positive, bounds the input rows one call sees,
+	// below the server's limit.
+	MaxBatchRows int
+	// Module names the Python module that defines the UDF, if any.
+	Module string
 	// Version is a digest of the signature and, where there is one, the source.
 	Version string
 }
@@ -106,6 +111,8 @@ func (u *UDF) Validate() error {
 		return fmt.Errorf("%w: %s: version is empty", ErrInvalidUDF, u.Name)
 	case u.OnError != "" && u.OnError != OnErrorRaise && u.OnError != OnErrorNull && u.OnError != OnErrorColumn:
 		return fmt.Errorf("%w: %s: on_error %q is not raise, null or error_column", ErrInvalidUDF, u.Name, u.OnError)
+	case u.MaxBatchRows < 0:
+		return fmt.Errorf("%w: %s: max_batch_rows %d is negative", ErrInvalidUDF, u.Name, u.MaxBatchRows)
 	case u.Mergeable && u.Kind != KindAggregate:
 		return fmt.Errorf("%w: %s: only aggregates can be mergeable, not a %s function", ErrInvalidUDF, u.Name, u.Kind)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
@@ -20,70 +21,131 @@ import (
 	"github.com/fletch-udf/fletch/udfcatalog"
 )
 
-// pythonUDFs starts the worker pool for the modules in cfg.udfDirs and
-// registers their UDFs. The returned stop ends the pool and the runtime.
+// pythonUDFs loads the Python projects of cfg.udfDirs into catalog, one
+// worker pool per environment. The returned stop ends the pools and the
+// runtimes; projects is the admin surface for live registration.
 func pythonUDFs(ctx context.Context, cfg *serveConfig, catalog *udfcatalog.Registry, mem memory.Allocator,
-	log hclog.Logger) (_ *exec.Python, stop func(), err error) {
-	modules, paths, err := findModules(cfg.udfDirs)
+	log hclog.Logger) (_ *exec.Python, _ *exec.Projects, stop func(), err error) {
+	dirs, err := absDirs(cfg.udfDirs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	log = log.Named("python")
-	rt, err := pybridge.OpenRuntime(ctx, pybridge.RuntimeOptions{
+	key, err := stateKey(cfg.stateKeyFile)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	runtimes := &runtimes{opts: pybridge.RuntimeOptions{
 		Python:   cfg.python,
 		StateDir: cfg.stateDir,
 		Source:   fletchpy.Source(),
 		Logger:   log,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	key, err := stateKey(cfg.stateKeyFile)
-	if err != nil {
-		rt.Close()
-		return nil, nil, err
-	}
-	pool, err := pybridge.Start(ctx, pybridge.Config{
-		Interpreter:   rt.Interpreter,
-		Env:           []string{stateKeyEnv + "=" + hex.EncodeToString(key)},
-		Paths:         paths,
-		Modules:       modules,
-		Workers:       cfg.workers,
-		Logger:        log,
-		CallTimeout:   cfg.callTimeout,
-		MaxReplyBytes: int64(cfg.maxMessageBytes),
-	})
-	if err != nil {
-		rt.Close()
-		return nil, nil, fmt.Errorf("start Python workers: %w", err)
-	}
+	}}
+	python := exec.NewPython(catalog, mem, int64(cfg.maxMessageBytes), log)
+	var registerDir string
 	cleanup := func() {
-		pool.Close()
-		rt.Close()
+		python.Close()
+		runtimes.Close()
+		if registerDir != "" {
+			os.RemoveAll(registerDir)
+		}
 	}
 	defer func() {
 		if err != nil {
 			cleanup()
 		}
 	}()
+	if cfg.liveRegistration {
+		// Registered modules live as long as the process.
+		if registerDir, err = os.MkdirTemp("", "fletch-registered-"); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	projects := exec.NewProjects(python, exec.ProjectsConfig{
+		Dirs:        dirs,
+		RegisterDir: registerDir,
+		Interpreter: runtimes.Interpreter,
+		Base: pybridge.Config{
+			Env:           []string{stateKeyEnv + "=" + hex.EncodeToString(key)},
+			Workers:       cfg.workers,
+			CallTimeout:   cfg.callTimeout,
+			MaxReplyBytes: int64(cfg.maxMessageBytes),
+		},
+		Log: log,
+	})
+	report, err := projects.Sync(ctx)
+	if err != nil {
+		return nil, nil, nil, &usageError{msg: err.Error()}
+	}
+	report.Log(log)
+	if len(report.Failed) > 0 {
+		var msgs []string
+		for env, ferr := range report.Failed {
+			msgs = append(msgs, fmt.Sprintf("%s: %v", env, ferr))
+		}
+		sort.Strings(msgs)
+		return nil, nil, nil, fmt.Errorf("start Python workers: %s", strings.Join(msgs, "; "))
+	}
+	if len(report.Loaded) == 0 && !cfg.watch && !cfg.liveRegistration {
+		return nil, nil, nil, &usageError{msg: fmt.Sprintf("no UDF modules (*.py files, packages or *.zip) in --udf-dir %s", strings.Join(cfg.udfDirs, ", "))}
+	}
+	if problems := report.Problems(); cfg.strict && len(problems) > 0 {
+		return nil, nil, nil, fmt.Errorf("--strict: %d problem(s) loading Python UDFs:\n  %s", len(problems), strings.Join(problems, "\n  "))
+	}
+	return python, projects, cleanup, nil
+}
 
-	var failed []string
-	for _, me := range pool.LoadErrors() {
-		log.Error("module failed to import", "module", me.Module, "path", me.Path, "error", me.Error, "traceback", me.Traceback)
-		failed = append(failed, fmt.Sprintf("%s (%s)", me.Path, me.Error))
+// absDirs makes the UDF directories absolute, so workers and the watcher
+// do not depend on the working directory.
+func absDirs(dirs []string) ([]string, error) {
+	out := make([]string, len(dirs))
+	for i, dir := range dirs {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = abs
 	}
-	python := exec.NewPython(pool, mem, int64(cfg.maxMessageBytes))
-	_, errs := python.Register(catalog)
-	for _, e := range errs {
-		log.Error("function not registered", "error", e)
-		failed = append(failed, e.Error())
+	return out, nil
+}
+
+// runtimes opens each Python runtime once: the server's, and those that
+// project settings name.
+type runtimes struct {
+	opts pybridge.RuntimeOptions
+	mu   sync.Mutex
+	open map[string]*pybridge.Runtime
+}
+
+// Interpreter returns the interpreter at python, or the server's for "".
+func (r *runtimes) Interpreter(ctx context.Context, python string) (pybridge.Interpreter, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rt, ok := r.open[python]; ok {
+		return rt.Interpreter, nil
 	}
-	if cfg.strict && len(failed) > 0 {
-		return nil, nil, fmt.Errorf("--strict: %d problem(s) loading Python UDFs:\n  %s", len(failed), strings.Join(failed, "\n  "))
+	opts := r.opts
+	if python != "" {
+		opts.Python = python
 	}
-	log.Info("python workers ready", "workers", pool.Size(), "modules", len(modules), "functions", len(pool.Functions()),
-		"failed_modules", len(pool.LoadErrors()))
-	return python, cleanup, nil
+	rt, err := pybridge.OpenRuntime(ctx, opts)
+	if err != nil {
+		return pybridge.Interpreter{}, err
+	}
+	if r.open == nil {
+		r.open = make(map[string]*pybridge.Runtime)
+	}
+	r.open[python] = rt
+	return rt.Interpreter, nil
+}
+
+func (r *runtimes) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rt := range r.open {
+		rt.Close()
+	}
+	r.open = nil
 }
 
 // stateKeyEnv passes the key that signs aggregate states to the workers.
@@ -105,42 +167,4 @@ func stateKey(file string) ([]byte, error) {
 		return nil, &usageError{msg: fmt.Sprintf("--state-key-file %s: the key must be at least 16 bytes, got %d", file, len(key))}
 	}
 	return key, nil
-}
-
-// findModules lists the *.py files of each directory, in name order, and
-// returns them with the directories to put on sys.path.
-func findModules(dirs []string) ([]pybridge.Module, []string, error) {
-	var modules []pybridge.Module
-	var paths []string
-	byName := make(map[string]string)
-	for _, dir := range dirs {
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return nil, nil, err
-		}
-		entries, err := os.ReadDir(abs)
-		if err != nil {
-			return nil, nil, &usageError{msg: fmt.Sprintf("--udf-dir %s: %v", dir, err)}
-		}
-		paths = append(paths, abs)
-		var names []string
-		for _, e := range entries {
-			if !e.IsDir() && strings.HasSuffix(e.Name(), ".py") {
-				names = append(names, e.Name())
-			}
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			name, path := strings.TrimSuffix(n, ".py"), filepath.Join(abs, n)
-			if other, ok := byName[name]; ok {
-				return nil, nil, &usageError{msg: fmt.Sprintf("module name %q is used by both %s and %s", name, other, path)}
-			}
-			byName[name] = path
-			modules = append(modules, pybridge.Module{Name: name, Path: path})
-		}
-	}
-	if len(modules) == 0 {
-		return nil, nil, &usageError{msg: fmt.Sprintf("no *.py modules in --udf-dir %s", strings.Join(dirs, ", "))}
-	}
-	return modules, paths, nil
 }

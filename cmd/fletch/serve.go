@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -19,22 +20,25 @@ import (
 )
 
 type serveConfig struct {
-	listen          string
-	logLevel        string
-	logFormat       string
-	maxMessageBytes byteSize
-	maxBatchRows    int
-	maxBatchBytes   byteSize
-	tableBatchRows  int
-	drainTimeout    time.Duration
-	noBuiltins      bool
-	udfDirs         stringList
-	python          string
-	workers         int
-	strict          bool
-	stateDir        string
-	callTimeout     time.Duration
-	stateKeyFile    string
+	listen           string
+	logLevel         string
+	logFormat        string
+	maxMessageBytes  byteSize
+	maxBatchRows     int
+	maxBatchBytes    byteSize
+	tableBatchRows   int
+	drainTimeout     time.Duration
+	noBuiltins       bool
+	udfDirs          stringList
+	python           string
+	workers          int
+	strict           bool
+	stateDir         string
+	callTimeout      time.Duration
+	stateKeyFile     string
+	watch            bool
+	watchInterval    time.Duration
+	liveRegistration bool
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -49,12 +53,15 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.tableBatchRows, "table-batch-rows", flightsrv.DefaultMaxTableRows, "a table function's output batches have at most this many `rows`")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", flightsrv.DefaultDrainTimeout, "on SIGINT/SIGTERM, how long open exchanges may finish before they are cancelled")
 	fs.BoolVar(&c.noBuiltins, "no-builtins", false, "do not serve the built-in Go functions")
-	fs.Var(&c.udfDirs, "udf-dir", "serve the Python UDFs of every *.py module in `dir` (repeatable)")
+	fs.Var(&c.udfDirs, "udf-dir", "serve the Python UDFs of every module, package and zip in `dir` (repeatable)")
 	fs.StringVar(&c.python, "python", "", "run Python UDFs with this interpreter or venv `path` instead of the embedded one")
 	fs.IntVar(&c.workers, "workers", runtime.NumCPU(), "number of Python worker `processes`")
 	fs.BoolVar(&c.strict, "strict", false, "fail to start if any Python module fails to import")
 	fs.StringVar(&c.stateDir, "state-dir", "", "`dir` for the extracted embedded Python (default: the user cache dir, e.g. ~/.cache/fletch)")
 	fs.StringVar(&c.stateKeyFile, "state-key-file", "", "`file` whose contents sign aggregate states (servers that exchange states need the same one; default: a random key per process)")
+	fs.BoolVar(&c.watch, "watch", false, "reload Python modules when their files in --udf-dir change")
+	fs.DurationVar(&c.watchInterval, "watch-interval", time.Second, "how often --watch looks for changes")
+	fs.BoolVar(&c.liveRegistration, "live-registration", false, "allow the register, unregister and reload actions (no authentication: trusted networks only)")
 	fs.DurationVar(&c.callTimeout, "call-timeout", 60*time.Second, "a Python UDF call taking longer is cancelled and its worker replaced")
 }
 
@@ -86,6 +93,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.maxBatchRows <= 0 {
 		return &usageError{msg: fmt.Sprintf("--max-batch-rows must be positive, got %d", cfg.maxBatchRows)}
 	}
+	if cfg.watch && cfg.watchInterval <= 0 {
+		return &usageError{msg: fmt.Sprintf("--watch-interval must be positive, got %s", cfg.watchInterval)}
+	}
 	if cfg.tableBatchRows <= 0 {
 		return &usageError{msg: fmt.Sprintf("--table-batch-rows must be positive, got %d", cfg.tableBatchRows)}
 	}
@@ -103,12 +113,25 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	var python *exec.Python
-	if len(cfg.udfDirs) > 0 {
+	var admin flightsrv.Admin
+	if len(cfg.udfDirs) > 0 || cfg.liveRegistration {
+		var projects *exec.Projects
 		var stop func()
-		if python, stop, err = pythonUDFs(ctx, &cfg, catalog, mem, log); err != nil {
+		if python, projects, stop, err = pythonUDFs(ctx, &cfg, catalog, mem, log); err != nil {
 			return err
 		}
 		defer stop()
+		if cfg.liveRegistration {
+			admin = projects
+		}
+		if cfg.watch {
+			watchCtx, cancel := context.WithCancel(ctx)
+			var watching sync.WaitGroup
+			watching.Add(1)
+			go func() { defer watching.Done(); projects.Watch(watchCtx, cfg.watchInterval) }()
+			defer watching.Wait()
+			defer cancel()
+		}
 	} else if cfg.python != "" {
 		log.Warn("--python has no effect without --udf-dir")
 	}
@@ -120,6 +143,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxBatchBytes:   int(cfg.maxBatchBytes),
 		MaxTableRows:    cfg.tableBatchRows,
 		DrainTimeout:    cfg.drainTimeout,
+		Admin:           admin,
 	})
 	for _, fn := range catalog.List() {
 		log.Info("function", "signature", fn.Signature(), "language", fn.Language, "version", fn.Version)

@@ -147,16 +147,26 @@ class Worker:
         functions: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         owner: dict[str, str] = {}
+        taken = set(sys.modules)  # the standard library and fletch's own imports
         for entry in header.get("modules", []):
-            name, path = entry["name"], entry["path"]
+            name, path, digest = entry["name"], entry.get("path", ""), entry.get("digest", "")
+            if name in taken:
+                errors.append(
+                    {
+                        "module": name,
+                        "path": path,
+                        "error": f"ImportError: the module name {name!r} is taken by {sys.modules[name]!r}; "
+                        "rename the module",
+                        "traceback": "",
+                    }
+                )
+                continue
             try:
-                source = Path(path).read_bytes()
-                spec = importlib.util.spec_from_file_location(name, path)
-                if spec is None or spec.loader is None:
-                    raise ImportError(f"cannot load {path} as a Python module")
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[name] = module
-                spec.loader.exec_module(module)
+                if path:
+                    module, source_digest = _load_file(name, path)
+                    digest = digest or source_digest
+                else:  # a package, or a module inside a zip, found on sys.path
+                    module = importlib.import_module(name)
                 specs = collect(module)
             except BaseException as exc:  # a module may even call sys.exit()
                 sys.modules.pop(name, None)
@@ -169,7 +179,6 @@ class Worker:
                     }
                 )
                 continue
-            digest = hashlib.sha256(source).hexdigest()
             for udf in specs:
                 if udf.name in owner:
                     errors.append(
@@ -244,6 +253,18 @@ class Worker:
             proto.ERROR,
             {"function": name, "row": row, "type": exc_type, "message": message, "traceback": tb},
         )
+
+
+def _load_file(name: str, path: str) -> tuple[Any, str]:
+    """Import the source file at path as module name; return it with the source's sha256."""
+    source = Path(path).read_bytes()
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module, hashlib.sha256(source).hexdigest()
 
 
 def _stream(schema: Any, batches: list[Any]) -> Any:
