@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
 const defaultCallBatchRows = 65536
@@ -21,6 +20,12 @@ type callConfig struct {
 	batchRows            int
 	rows                 int64
 	rowsGiven            bool
+	noInputColumns       bool
+	options              string
+	optionsGiven         bool
+	// optionsHeader is --options as sent; phase is the aggregate phase it
+	// asks for, which changes the columns in or out.
+	optionsHeader, phase string
 }
 
 func (c *callConfig) flags(fs *flag.FlagSet) {
@@ -31,10 +36,12 @@ func (c *callConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.outputFormat, "output-format", "", "`format` of the output: table, csv, jsonl, parquet, arrow or arrow-file\n(default: from the file extension; on stdout table on a terminal, else csv)")
 	fs.IntVar(&c.batchRows, "batch-rows", defaultCallBatchRows, "send batches of this many `rows`")
 	fs.Int64Var(&c.rows, "rows", 0, "for a function without parameters: how many `rows` (results) to produce")
+	fs.BoolVar(&c.noInputColumns, "no-input-columns", false, "write only the function's output columns, not the input columns before them")
+	fs.StringVar(&c.options, "options", "", "exchange options, a `JSON` object: '{\"running\": true}' or '{\"phase\": \"partial\"}' for aggregates")
 }
 
-// callCmd calls a UDF over all the rows of its input and writes every
-// input row with its result.
+// callCmd calls a UDF over all the rows of its input and writes the
+// outputs: for scalar and table functions each after its input row.
 func callCmd(ctx context.Context, args []string, env cliEnv) error {
 	var cfg callConfig
 	fs := flag.NewFlagSet("fletch call", flag.ContinueOnError)
@@ -44,11 +51,15 @@ func callCmd(ctx context.Context, args []string, env cliEnv) error {
 		fmt.Fprint(env.stderr, `usage: fletch call [flags] NAME
 
 Calls the UDF NAME of a running fletch server on every row of the input and
-writes each input row followed by its result (a column named NAME).
+writes what it returns: for a scalar function each input row followed by its
+result (a column named NAME); for a table function each output row after the
+input row it came from; for an aggregate or a transform its output alone.
 
   fletch call add_int64 --input numbers.csv
   fletch call upper --input words.parquet --output upper.parquet
   fletch call pi --rows 3
+  fletch call tokens --input texts.csv --no-input-columns
+  fletch call average --input values.csv --options '{"running": true}'
 
 `)
 		fs.PrintDefaults()
@@ -61,7 +72,10 @@ writes each input row followed by its result (a column named NAME).
 		fs.Usage()
 		return &usageError{msg: fmt.Sprintf("fletch call takes one function name, got %d argument(s)", len(rest))}
 	}
-	fs.Visit(func(f *flag.Flag) { cfg.rowsGiven = cfg.rowsGiven || f.Name == "rows" })
+	fs.Visit(func(f *flag.Flag) {
+		cfg.rowsGiven = cfg.rowsGiven || f.Name == "rows"
+		cfg.optionsGiven = cfg.optionsGiven || f.Name == "options"
+	})
 	if err := cfg.check(env); err != nil {
 		return err
 	}
@@ -81,6 +95,11 @@ func (cfg *callConfig) check(env cliEnv) error {
 	}
 	if cfg.rowsGiven && cfg.rows < 0 {
 		return &usageError{msg: fmt.Sprintf("--rows must not be negative, got %d", cfg.rows)}
+	}
+	if cfg.optionsGiven {
+		if cfg.optionsHeader, cfg.phase, err = parseOptions(cfg.options); err != nil {
+			return err
+		}
 	}
 	if cfg.inputFormat != "" {
 		if cfg.inputFormat, err = checkFormat("input-format", cfg.inputFormat, inputFormats); err != nil {
@@ -110,15 +129,19 @@ func (cfg *callConfig) run(ctx context.Context, c *client, name string, env cliE
 	if err != nil {
 		return err
 	}
+	plan, err := planCall(d, cfg.phase)
+	if err != nil {
+		return err
+	}
 	prog := newProgress()
-	src, err := cfg.openInput(ctx, d, env, prog)
+	prog.byInput = plan.kind != kindScalar
+	src, err := cfg.openInput(ctx, d, plan.params, env, prog)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
 
-	fields := append(src.Schema().Fields(), arrow.Field{Name: name, Type: d.result.Type, Nullable: true})
-	outSchema := arrow.NewSchema(fields, nil)
+	outSchema := plan.outputSchema(src.Schema(), cfg.noInputColumns)
 	dest, err := openDestination(cfg.output, env.stdout)
 	if err != nil {
 		return err
@@ -133,21 +156,14 @@ func (cfg *callConfig) run(ctx context.Context, c *client, name string, env cliE
 		prog.show(env.stderr)
 	}
 
-	nIn := src.Schema().NumFields()
-	cols := make([]arrow.Array, nIn+1)
-	err = c.exchange(ctx, name, env.mem, src, func(in, res arrow.RecordBatch) error {
-		if !arrow.TypeEqual(res.Column(0).DataType(), d.result.Type) {
-			return fmt.Errorf("the server returned %s for %s, which declares %s", typeName(res.Column(0).DataType()), name, typeName(d.result.Type))
-		}
-		copy(cols, in.Columns())
-		cols[nIn] = res.Column(0)
-		rec := array.NewRecordBatch(outSchema, cols, in.NumRows())
-		defer rec.Release()
+	write := func(rec arrow.RecordBatch) error {
 		if err := snk.Write(rec); err != nil {
 			return fmt.Errorf("writing %s: %w", dest.name, err)
 		}
 		return nil
-	}, prog)
+	}
+	h := plan.handler(outSchema, cfg.noInputColumns, env.mem, write)
+	err = c.exchange(ctx, plan.spec(name, cfg.optionsHeader, cfg.noInputColumns), env.mem, src, h, prog)
 	prog.finish()
 	if err != nil {
 		snk.Close(false)
@@ -162,16 +178,20 @@ func (cfg *callConfig) run(ctx context.Context, c *client, name string, env cliE
 		return err
 	}
 	if prog.w != nil {
-		el := prog.elapsed()
-		fmt.Fprintf(env.stderr, "%d rows in %s (%s rows/s)\n", prog.recvRows.Load(), el, shortCount(float64(prog.recvRows.Load())/max(el.Seconds(), 1e-9)))
+		fmt.Fprintln(env.stderr, prog.summary())
 	}
 	return nil
 }
 
-// openInput opens the input the flags name, re-chunked to --batch-rows.
-func (cfg *callConfig) openInput(ctx context.Context, d *udfDescription, env cliEnv, prog *progress) (batchSource, error) {
+// openInput opens the input the flags name, re-chunked to --batch-rows,
+// for params (the UDF's, or an aggregate phase's states).
+func (cfg *callConfig) openInput(ctx context.Context, d *udfDescription, params []arrow.Field, env cliEnv, prog *progress) (batchSource, error) {
 	name := d.info.Name
-	if len(d.params) == 0 {
+	fn := d.info.callForm()
+	if len(params) != len(d.params) { // states in place of the parameters
+		fn = fmt.Sprintf("%s(%s)", name, paramList(params))
+	}
+	if len(params) == 0 {
 		if cfg.input != "" {
 			return nil, &usageError{msg: fmt.Sprintf("%s takes no parameters, so it reads no input: give --rows N instead of --input", d.info.signature())}
 		}
@@ -182,13 +202,13 @@ func (cfg *callConfig) openInput(ctx context.Context, d *udfDescription, env cli
 		return &rowsSource{left: cfg.rows, n: int64(cfg.batchRows), schema: arrow.NewSchema(nil, nil)}, nil
 	}
 	if cfg.rowsGiven {
-		return nil, &usageError{msg: fmt.Sprintf("--rows is for functions without parameters; %s takes %d, read from --input", d.info.callForm(), len(d.params))}
+		return nil, &usageError{msg: fmt.Sprintf("--rows is for functions without parameters; %s takes %d, read from --input", fn, len(params))}
 	}
 	in := inputSpec{
 		format:    cfg.inputFormat,
 		size:      -1,
-		fn:        d.info.callForm(),
-		params:    d.params,
+		fn:        fn,
+		params:    params,
 		batchRows: cfg.batchRows,
 		mem:       env.mem,
 		bytesRead: &prog.bytesRead,

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -22,7 +23,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/fletch-udf/fletch/udfcatalog"
 )
 
 // This file holds what the client verbs (list, describe, call) share:
@@ -214,10 +218,11 @@ func (c *client) listUDFs(ctx context.Context) (json.RawMessage, []udfInfo, erro
 type udfDescription struct {
 	info     udfInfo
 	metadata json.RawMessage // app_metadata as sent
-	// schema is the signature schema: the parameters, then the result.
-	schema *arrow.Schema
-	params []arrow.Field
-	result arrow.Field
+	// schema is the signature schema: the parameters, then the output
+	// fields, which depend on the kind (see outputShape).
+	schema  *arrow.Schema
+	params  []arrow.Field
+	outputs []arrow.Field
 }
 
 // describeUDF asks the server for one UDF. An unknown name gives the
@@ -237,13 +242,64 @@ func (c *client) describeUDF(ctx context.Context, name string, mem memory.Alloca
 		return nil, fmt.Errorf("%s: the server sent an unreadable signature schema: %w", name, err)
 	}
 	n := int(fi.TotalRecords)
-	if n < 0 || n != d.schema.NumFields()-1 || n != len(d.info.Params) {
-		return nil, fmt.Errorf("%s: the server's signature schema has %d field(s) for %d parameter(s) (total_records %d)",
-			name, d.schema.NumFields(), len(d.info.Params), fi.TotalRecords)
+	fields := d.schema.Fields()
+	ok := n >= 0 && n <= len(fields) && n == len(d.info.Params)
+	shape := outputShape(&d.info)
+	if ok {
+		ok = shape.fits(fields[n:])
 	}
-	d.params = d.schema.Fields()[:n]
-	d.result = d.schema.Field(n)
+	if !ok {
+		return nil, fmt.Errorf("%s: the server's signature schema has %d field(s) for %d parameter(s) (total_records %d); %s",
+			name, d.schema.NumFields(), len(d.info.Params), fi.TotalRecords, shape.text)
+	}
+	d.params = fields[:n]
+	d.outputs = fields[n:]
 	return d, nil
+}
+
+// signatureShape says which output fields a signature schema has after
+// the parameters, by kind, as the server builds them
+// (udfcatalog.UDF.OutputSchema).
+type signatureShape struct {
+	row     bool // a table function's leading row (int32) field
+	results int  // the result columns; -1: at least one, how many unknown
+	text    string
+}
+
+// outputShape is the shape of u's output fields. A table function or
+// transform returning a struct has one column per struct field.
+func outputShape(u *udfInfo) signatureShape {
+	cols, colText := 1, "one result column"
+	if t, err := udfcatalog.ParseType(u.Return.Type); err != nil {
+		cols, colText = -1, "its result columns" // a type this client cannot read: do not count
+	} else if st, ok := t.(*arrow.StructType); ok {
+		cols = st.NumFields()
+		colText = fmt.Sprintf("%d result column(s), one per field of its %s result", cols, u.Return.Type)
+	}
+	switch u.Kind {
+	case kindScalar, kindAggregate:
+		return signatureShape{results: 1, text: fmt.Sprintf("a %s function's has the parameters, then one result field", u.Kind)}
+	case kindTable:
+		return signatureShape{row: true, results: cols, text: "a table function's has the parameters, then row (int32), then " + colText}
+	case kindTransform:
+		return signatureShape{results: cols, text: "a transform's has the parameters, then " + colText}
+	}
+	return signatureShape{results: -1, text: fmt.Sprintf("the parameters come first (%s is a %q function, a kind this client does not know)", u.Name, u.Kind)}
+}
+
+// fits reports whether outs, the signature fields after the parameters,
+// have the shape.
+func (s signatureShape) fits(outs []arrow.Field) bool {
+	if s.row {
+		if len(outs) == 0 || outs[0].Name != rowColumn || outs[0].Type.ID() != arrow.INT32 {
+			return false
+		}
+		outs = outs[1:]
+	}
+	if s.results < 0 {
+		return true
+	}
+	return len(outs) == s.results
 }
 
 func pathDescriptor(name string) *flight.FlightDescriptor {
@@ -291,6 +347,9 @@ func (c *client) rpcError(ctx context.Context, what string, err error) error {
 	case codes.NotFound:
 		return errors.New(msg)
 	case codes.InvalidArgument:
+		if strings.HasPrefix(msg, "invalid exchange options") {
+			return fmt.Errorf("%s: the server refused --options: %s", what, msg)
+		}
 		return fmt.Errorf("the server refused the input: %s", msg)
 	case codes.ResourceExhausted:
 		return fmt.Errorf("%s (send smaller batches with --batch-rows)", msg)
@@ -330,131 +389,337 @@ type exchangeStats interface {
 	received(rows int64)
 }
 
-// exchange streams the batches of in through the function name with one
-// DoExchange: a goroutine writes them while this one reads the answers and
-// hands each, with the input batch it answers, to out. At most
-// exchangeInFlight input batches are held at a time.
-func (c *client) exchange(ctx context.Context, name string, mem memory.Allocator, in batchSource,
-	out func(input, result arrow.RecordBatch) error, stats exchangeStats) error {
+// optionsHeader is the gRPC request header that carries a call's exchange
+// options (docs/protocol.md, Exchange options).
+const optionsHeader = "fletch-options"
+
+const (
+	// maxOpenExchanges bounds the exchanges of one call open at once: a
+	// table function's next exchange starts while the last one drains.
+	maxOpenExchanges = 2
+	// maxExchangeRows is the most input rows one exchange of a table
+	// function may have: its row indexes are int32.
+	maxExchangeRows = 1 << 31
+)
+
+// exchangeSpec says how exchange runs one call.
+type exchangeSpec struct {
+	name    string
+	options string        // the fletch-options header, or ""
+	output  []arrow.Field // the fields the server must send
+	// queue is how many sent input batches an exchange holds for pairing
+	// with their outputs (0: none are kept). A full queue makes the
+	// writer wait for answers or, with split, go on in a new exchange.
+	queue int
+	// split lets the input be sent over several exchanges in turn, so
+	// that input whose outputs never come is not held without bound
+	// (table functions: nothing says that a row has no more output
+	// until a later row's output or the end of the exchange arrives).
+	split bool
+}
+
+// outputHandler takes the outputs of a call's exchanges, in order, on
+// the goroutine that reads them.
+type outputHandler interface {
+	// output handles one output batch of seg; it does not keep out.
+	output(seg *segment, out arrow.RecordBatch) error
+	// ended is called when seg's exchange has ended with OK after all
+	// its input was sent.
+	ended(seg *segment) error
+}
+
+// segment is one DoExchange of a call, with the input sent on it.
+type segment struct {
+	stream flight.FlightService_DoExchangeClient
+	// pending holds the input batches sent whose outputs may still come,
+	// oldest first: the writer adds them before sending, the reader
+	// takes them. Nil when the spec keeps no input.
+	pending chan arrow.RecordBatch
+	// firstRow is the input row (of the whole call) the exchange starts
+	// at; rows counts the input rows queued on it (before sending).
+	firstRow int64
+	rows     atomic.Int64
+
+	startsMu sync.Mutex
+	starts   []int64 // the input row (of the whole call) each batch starts at
+
+	// sent is closed when the writer is done with the exchange; complete,
+	// set before, says that it sent all its input and half-closed.
+	sent     chan struct{}
+	complete bool
+
+	// Reader state: the answered batches (scalar), and the input batch
+	// taken last from pending (table), whose first row is heldStart
+	// counting from the exchange's first row, and the last row index.
+	answered  int
+	held      arrow.RecordBatch
+	heldStart int64
+	lastRow   int64
+}
+
+func (s *segment) addBatch(start, rows int64) {
+	s.startsMu.Lock()
+	s.starts = append(s.starts, start)
+	s.startsMu.Unlock()
+	s.rows.Add(rows)
+}
+
+func (s *segment) batchStarts() []int64 {
+	s.startsMu.Lock()
+	defer s.startsMu.Unlock()
+	return append([]int64(nil), s.starts...)
+}
+
+// take moves the next pending batch to held; the writer queues a batch
+// before sending it, so one whose rows the server names is there.
+func (s *segment) take() error {
+	if s.held != nil {
+		s.heldStart += s.held.NumRows()
+		s.held.Release()
+		s.held = nil
+	}
+	select {
+	case s.held = <-s.pending:
+		return nil
+	default:
+		return errors.New("the server broke the protocol: it answered input that was not sent")
+	}
+}
+
+// release drops the input the segment still holds. The writer must be
+// done with it.
+func (s *segment) release() {
+	if s.held != nil {
+		s.held.Release()
+		s.held = nil
+	}
+	for {
+		select {
+		case rec := <-s.pending:
+			rec.Release()
+		default:
+			return
+		}
+	}
+}
+
+// exchangeRun is one call in progress: a goroutine (send) reads the input
+// and writes it to one exchange after another, while the caller's
+// goroutine reads the outputs of each in turn (receive).
+type exchangeRun struct {
+	c     *client
+	spec  exchangeSpec
+	mem   memory.Allocator
+	in    batchSource
+	stats exchangeStats
+	// segs carries the exchanges from the writer to the reader; slots
+	// bounds those open.
+	segs  chan *segment
+	slots chan struct{}
+
+	cancel   context.CancelFunc
+	failOnce sync.Once
+	firstErr error
+}
+
+func (x *exchangeRun) fail(err error) {
+	x.failOnce.Do(func() { x.firstErr = err })
+	x.cancel()
+}
+
+// exchange streams the batches of in through the function with
+// DoExchange, as spec says, handing the outputs to h.
+func (c *client) exchange(ctx context.Context, spec exchangeSpec, mem memory.Allocator, in batchSource,
+	h outputHandler, stats exchangeStats) error {
 	callCtx, cancelCall := c.withTimeout(ctx)
 	defer cancelCall()
 	ctx, cancel := context.WithCancel(callCtx)
 	defer cancel()
-
-	var (
-		failOnce sync.Once
-		firstErr error
-	)
-	fail := func(err error) {
-		failOnce.Do(func() { firstErr = err })
-		cancel()
+	if spec.options != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, optionsHeader, spec.options)
 	}
-	// starts[i] is the input row that batch i starts at, for error messages.
-	var (
-		startsMu sync.Mutex
-		starts   []int64
-	)
-
-	stream, err := c.fc.DoExchange(ctx)
-	if err != nil {
-		return c.rpcError(callCtx, name, err)
-	}
-	pending := make(chan arrow.RecordBatch, exchangeInFlight)
+	x := &exchangeRun{c: c, spec: spec, mem: mem, in: in, stats: stats, cancel: cancel,
+		segs: make(chan *segment, maxOpenExchanges), slots: make(chan struct{}, maxOpenExchanges)}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		w := flight.NewRecordWriter(stream, ipc.WithSchema(in.Schema()), ipc.WithAllocator(mem))
-		w.SetFlightDescriptor(pathDescriptor(name))
-		defer w.Close()
-		var row int64
-		for {
-			rec, err := in.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				fail(&inputError{err})
-				return
-			}
-			// Queue the batch before sending it, so that its answer
-			// always finds it; a full queue waits for answers.
-			select {
-			case pending <- rec:
-			case <-ctx.Done():
-				rec.Release()
-				return
-			}
-			startsMu.Lock()
-			starts = append(starts, row)
-			startsMu.Unlock()
-			row += rec.NumRows()
-			if err := w.Write(rec); err != nil {
-				return // the server ended the call; its status comes from the reader
-			}
-			stats.sent(rec.NumRows())
-		}
-		if err := w.Close(); err == nil {
-			stream.CloseSend()
-		}
+		x.send(ctx, callCtx)
 	}()
-
-	var answered int
-	readErr := func() error {
-		rdr, err := flight.NewRecordReader(stream, ipc.WithAllocator(mem))
-		if err != nil {
-			return err
+	var failed *segment
+	for seg := range x.segs {
+		if err := x.receive(callCtx, seg, h); err != nil {
+			x.fail(err)
+			failed = seg
+			break
 		}
-		defer rdr.Release()
-		if rdr.Schema().NumFields() != 1 {
-			return fmt.Errorf("the server broke the protocol: its output schema has %d fields, not 1", rdr.Schema().NumFields())
-		}
-		for rdr.Next() {
-			res := rdr.RecordBatch()
-			var input arrow.RecordBatch
-			select {
-			case input = <-pending:
-			default:
-				return fmt.Errorf("the server broke the protocol: it sent output batch %d before the input batch it answers", answered)
-			}
-			if res.NumRows() != input.NumRows() || res.NumCols() != 1 {
-				input.Release()
-				return fmt.Errorf("the server broke the protocol: output batch %d has %d rows and %d columns for an input batch of %d rows",
-					answered, res.NumRows(), res.NumCols(), input.NumRows())
-			}
-			answered++
-			err := out(input, res)
-			input.Release()
-			if err != nil {
-				return &outputError{err}
-			}
-			stats.received(res.NumRows())
-		}
-		return rdr.Err()
-	}()
-	if readErr != nil && !errors.Is(readErr, io.EOF) {
-		var oe *outputError
-		if errors.As(readErr, &oe) {
-			fail(oe.err)
-		} else {
-			startsMu.Lock()
-			fail(c.withInputRows(c.rpcError(callCtx, name, readErr), starts))
-			startsMu.Unlock()
-		}
+		seg.release() // the writer is done with it
+		<-x.slots
 	}
 	cancel()
 	in.Interrupt()
 	<-writerDone
-	close(pending)
-	unanswered := 0
-	for rec := range pending {
-		unanswered++
+	if failed != nil {
+		failed.release()
+	}
+	for seg := range x.segs { // opened but never read, after a failure
+		seg.release()
+	}
+	return x.firstErr
+}
+
+// send writes the input, opening exchanges as the spec says. callCtx is
+// the call's context, for error messages.
+func (x *exchangeRun) send(ctx, callCtx context.Context) {
+	defer close(x.segs)
+	var (
+		seg *segment
+		w   *flight.Writer
+		row int64 // input rows read so far
+	)
+	// end is done with the current exchange; complete says all its input
+	// was sent, so that it half-closes.
+	end := func(complete bool) {
+		if seg == nil {
+			return
+		}
+		err := w.Close()
+		seg.complete = complete && err == nil
+		close(seg.sent) // before the half-close, which lets the server end
+		if seg.complete {
+			seg.stream.CloseSend()
+		}
+		seg = nil
+	}
+	defer end(false)
+	open := func() bool {
+		select {
+		case x.slots <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		stream, err := x.c.fc.DoExchange(ctx)
+		if err != nil {
+			x.fail(x.c.rpcError(callCtx, x.spec.name, err))
+			return false
+		}
+		seg = &segment{stream: stream, firstRow: row, sent: make(chan struct{})}
+		if x.spec.queue > 0 {
+			seg.pending = make(chan arrow.RecordBatch, x.spec.queue)
+		}
+		w = flight.NewRecordWriter(stream, ipc.WithSchema(x.in.Schema()), ipc.WithAllocator(x.mem))
+		w.SetFlightDescriptor(pathDescriptor(x.spec.name))
+		x.segs <- seg // never blocks: it has room for every open exchange
+		return true
+	}
+	if !open() { // even without input: the server answers with its schema, an aggregate with its result
+		return
+	}
+	for {
+		rec, err := x.in.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			x.fail(&inputError{err})
+			return
+		}
+		for x.full(seg, rec) {
+			end(true)
+			if !open() {
+				rec.Release()
+				return
+			}
+		}
+		n := rec.NumRows()
+		if seg.pending != nil {
+			// Queue the batch before sending it, so that its answer
+			// always finds it; a full queue waits for answers.
+			rec.Retain()
+			select {
+			case seg.pending <- rec:
+			case <-ctx.Done():
+				rec.Release()
+				rec.Release()
+				return
+			}
+		}
+		seg.addBatch(row, n)
+		row += n
+		err = w.Write(rec)
 		rec.Release()
+		if err != nil {
+			return // the server ended the exchange; its status comes from the reader
+		}
+		x.stats.sent(n)
 	}
-	if firstErr != nil {
-		return firstErr
+	end(true)
+}
+
+// full reports whether rec must go to a new exchange.
+func (x *exchangeRun) full(seg *segment, rec arrow.RecordBatch) bool {
+	if !x.spec.split {
+		return false
 	}
-	if unanswered > 0 {
-		return fmt.Errorf("the server ended the call without answering %d of %d input batches", unanswered, answered+unanswered)
+	if rows := seg.rows.Load(); rows > 0 && rows+rec.NumRows() > maxExchangeRows {
+		return true
+	}
+	return seg.pending != nil && len(seg.pending) == cap(seg.pending)
+}
+
+// receive reads the outputs of one exchange to its end.
+func (x *exchangeRun) receive(callCtx context.Context, seg *segment, h outputHandler) error {
+	err := func() error {
+		rdr, err := flight.NewRecordReader(seg.stream, ipc.WithAllocator(x.mem))
+		if err != nil {
+			return err
+		}
+		defer rdr.Release()
+		if err := x.checkSchema(rdr.Schema()); err != nil {
+			return err
+		}
+		for rdr.Next() {
+			out := rdr.RecordBatch()
+			if err := h.output(seg, out); err != nil {
+				return err
+			}
+			x.stats.received(out.NumRows())
+		}
+		return rdr.Err()
+	}()
+	if err != nil && !errors.Is(err, io.EOF) {
+		var oe *outputError
+		if errors.As(err, &oe) {
+			return oe.err
+		}
+		return x.c.withInputRows(x.c.rpcError(callCtx, x.spec.name, err), seg.batchStarts())
+	}
+	if !isClosed(seg.sent) || !seg.complete {
+		return fmt.Errorf("%s: the server ended the call before reading all the input", x.spec.name)
+	}
+	return h.ended(seg)
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// checkSchema holds the server's output schema to the signature's.
+// Names do not matter; the output is named after the signature.
+func (x *exchangeRun) checkSchema(s *arrow.Schema) error {
+	want := x.spec.output
+	if s.NumFields() != len(want) {
+		return fmt.Errorf("the server broke the protocol: its output schema has %d field(s) (%s), not %d (%s)",
+			s.NumFields(), paramList(s.Fields()), len(want), paramList(want))
+	}
+	for i, f := range want {
+		if got := s.Field(i).Type; !arrow.TypeEqual(got, f.Type) {
+			return fmt.Errorf("the server returned %s for %s, which declares %s", typeName(got), f.Name, typeName(f.Type))
+		}
 	}
 	return nil
 }

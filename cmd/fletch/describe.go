@@ -91,10 +91,20 @@ func printDescription(w io.Writer, d *udfDescription) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "signature schema (GetFlightInfo; total_records = %d parameters):\n", len(d.params))
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	n, results := len(d.params), len(d.outputs)
+	if u.Kind == kindTable {
+		results--
+	}
 	for i, f := range d.schema.Fields() {
 		role := fmt.Sprintf("parameter %d", i)
-		if i == len(d.params) {
+		switch {
+		case i < n:
+		case u.Kind == kindTable && i == n:
+			role = "input row index (table function)"
+		case results == 1:
 			role = "result"
+		default:
+			role = "result column"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.Name, typeName(f.Type), nullText(f), role)
 	}

@@ -32,15 +32,47 @@ func startServer(t *testing.T) string {
 // startServerCatalog is startServer, also returning the server's catalog.
 func startServerCatalog(t *testing.T) (string, *udfcatalog.Registry) {
 	t.Helper()
+	return startServerWith(t, nil, flightsrv.Options{})
+}
+
+// testUDF is a test-only UDF of a kind the native executor cannot run:
+// open starts its sessions, allocating from mem.
+type testUDF struct {
+	udf  *udfcatalog.UDF
+	open func(mem memory.Allocator, options udfcatalog.ExchangeOptions) flightsrv.Session
+}
+
+// startServerWith is startServerCatalog serving extra UDFs beside the
+// built-in ones, with opts.
+func startServerWith(t *testing.T, extra []testUDF, opts flightsrv.Options) (string, *udfcatalog.Registry) {
+	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	catalog := udfcatalog.NewRegistry()
 	native := exec.NewNative(mem)
 	if err := native.Register(catalog, exec.Builtins()...); err != nil {
 		t.Fatal(err)
 	}
-	srv := flightsrv.New(catalog, exec.NewRouter(native, nil).Open, mem, flightsrv.Options{
-		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: testLog{t}}),
-	})
+	byName := make(map[string]testUDF, len(extra))
+	for _, u := range extra {
+		if err := catalog.Register(u.udf); err != nil {
+			t.Fatal(err)
+		}
+		byName[u.udf.Name] = u
+	}
+	router := exec.NewRouter(native, nil)
+	open := func(ctx context.Context, fn *udfcatalog.UDF, options []byte) (flightsrv.Session, error) {
+		u, ok := byName[fn.Name]
+		if !ok {
+			return router.Open(ctx, fn, options)
+		}
+		o, err := udfcatalog.ParseExchangeOptions(options) // the server has checked them
+		if err != nil {
+			return nil, err
+		}
+		return u.open(mem, o), nil
+	}
+	opts.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: testLog{t}})
+	srv := flightsrv.New(catalog, open, mem, opts)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

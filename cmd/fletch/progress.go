@@ -18,6 +18,9 @@ type progress struct {
 	bytesRead          atomic.Int64
 	totalRows          atomic.Int64 // -1 if unknown
 	totalBytes         int64        // the input's size, -1 if unknown
+	// byInput measures progress by the rows sent: outputs other than a
+	// scalar function's are not one per input row.
+	byInput bool
 
 	w       io.Writer
 	started time.Time
@@ -71,15 +74,19 @@ func (p *progress) finish() {
 // " 42% [=======>          ] 25.2M rows in, 25.1M out, 3.1M rows/s, 8s".
 func (p *progress) line(elapsed time.Duration, cols int) string {
 	sent, recv := p.sentRows.Load(), p.recvRows.Load()
+	done := recv
+	if p.byInput {
+		done = sent
+	}
 	frac := -1.0
 	if total := p.totalRows.Load(); total > 0 {
-		frac = float64(recv) / float64(total)
+		frac = float64(done) / float64(total)
 	} else if p.totalBytes > 0 {
 		frac = float64(p.bytesRead.Load()) / float64(p.totalBytes)
 	}
 	rate := 0.0
 	if s := elapsed.Seconds(); s > 0 {
-		rate = float64(recv) / s
+		rate = float64(done) / s
 	}
 	text := fmt.Sprintf("%s rows sent, %s received, %s rows/s, %s",
 		shortCount(float64(sent)), shortCount(float64(recv)), shortCount(rate), elapsed.Truncate(time.Second))
@@ -97,6 +104,18 @@ func (p *progress) line(elapsed time.Duration, cols int) string {
 		text = text[:cols-1]
 	}
 	return text
+}
+
+// summary is the line that replaces the progress line at the end, e.g.
+// "60000000 rows in 52.9s (1.1M rows/s)".
+func (p *progress) summary() string {
+	el := p.elapsed()
+	rate := func(n int64) string { return shortCount(float64(n) / max(el.Seconds(), 1e-9)) }
+	if p.byInput {
+		sent := p.sentRows.Load()
+		return fmt.Sprintf("%d rows in, %d out, in %s (%s rows/s in)", sent, p.recvRows.Load(), el, rate(sent))
+	}
+	return fmt.Sprintf("%d rows in %s (%s rows/s)", p.recvRows.Load(), el, rate(p.recvRows.Load()))
 }
 
 // shortCount writes n with a k/M/G suffix.

@@ -42,6 +42,20 @@ func TestProgressLine(t *testing.T) {
 	}
 }
 
+// TestProgressByInput: for kinds other than scalar, outputs are not one
+// per input row, so progress counts the rows sent.
+func TestProgressByInput(t *testing.T) {
+	p := newProgress()
+	p.byInput = true
+	p.sent(30)
+	p.received(90)
+	p.totalRows.Store(60)
+	want := " 50% [==========>         ] 30 rows sent, 90 received, 3 rows/s, 10s"
+	if got := p.line(10*time.Second, 0); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
 // TestProgressRedraw: the line is redrawn at most ten times a second and
 // cleared at the end.
 func TestProgressRedraw(t *testing.T) {
