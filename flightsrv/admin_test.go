@@ -173,6 +173,41 @@ func actionTypes(t *testing.T, h *harness) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if a.Description == "" {
+			t.Errorf("action %s has no description", a.Type)
+		}
 		types = append(types, a.Type)
+	}
+}
+
+// TestStaleVersionIsLookedUpAgain: an open that finds its version replaced
+// since the lookup retries with a fresh lookup, a bounded number of times.
+func TestStaleVersionIsLookedUpAgain(t *testing.T) {
+	var mu sync.Mutex
+	stale := 0
+	h := newHarness(t, harnessConfig{openErr: func(*udfcatalog.UDF) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if stale > 0 {
+			stale--
+			return fmt.Errorf("%w: add_int64 version x", udfcatalog.ErrStale)
+		}
+		return nil
+	}})
+	for _, tt := range []struct {
+		stale int
+		code  codes.Code
+	}{{0, codes.OK}, {1, codes.OK}, {4, codes.OK}, {5, codes.Unavailable}} {
+		mu.Lock()
+		stale = tt.stale
+		mu.Unlock()
+		err := addSequence(h, 0, 10)
+		if tt.code == codes.OK {
+			if err != nil {
+				t.Errorf("%d stale opens: %v", tt.stale, err)
+			}
+			continue
+		}
+		checkStatus(t, err, tt.code, "function version no longer served")
 	}
 }

@@ -157,25 +157,7 @@ func TestActions(t *testing.T) {
 		t.Errorf("list = %+v", list)
 	}
 
-	stream, err := h.client.ListActions(ctx, &flight.Empty{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var types []string
-	for {
-		a, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.Description == "" {
-			t.Errorf("action %s has no description", a.Type)
-		}
-		types = append(types, a.Type)
-	}
-	if !slices.Equal(types, []string{"protocol_version", "list"}) {
+	if types := actionTypes(t, h); !slices.Equal(types, []string{"protocol_version", "list"}) {
 		t.Errorf("ListActions = %q", types)
 	}
 

@@ -56,11 +56,9 @@ func toStatus(err error) error {
 		code = codes.AlreadyExists
 	case errors.Is(err, udfcatalog.ErrModuleReadOnly):
 		code = codes.FailedPrecondition
-	case errors.Is(err, udfcatalog.ErrModuleFailed):
-		code = codes.InvalidArgument
 	case errors.Is(err, errBadRequest), errors.Is(err, errMalformedIPC),
 		errors.Is(err, udfcatalog.ErrSchemaMismatch), errors.Is(err, udfcatalog.ErrTypeSyntax),
-		errors.Is(err, udfcatalog.ErrInvalidOptions):
+		errors.Is(err, udfcatalog.ErrInvalidOptions), errors.Is(err, udfcatalog.ErrModuleFailed):
 		code = codes.InvalidArgument
 	case errors.Is(err, errTooLarge):
 		code = codes.ResourceExhausted
@@ -70,7 +68,7 @@ func toStatus(err error) error {
 		code = codes.Unknown
 	case errors.Is(err, udfcatalog.ErrWorkerCrashed):
 		code = codes.Aborted
-	case errors.Is(err, udfcatalog.ErrUnavailable):
+	case errors.Is(err, udfcatalog.ErrUnavailable), errors.Is(err, udfcatalog.ErrStale):
 		code = codes.Unavailable
 	default:
 		// errPanic, udfcatalog.ErrBadOutput and anything unforeseen.

@@ -40,6 +40,8 @@ type harnessConfig struct {
 	fns []*exec.Function
 	// wrap, if set, replaces the session a function gets.
 	wrap func(fn *udfcatalog.UDF, s exec.Session) exec.Session
+	// openErr, if set, may fail an open before the executor sees it.
+	openErr func(fn *udfcatalog.UDF) error
 }
 
 func newHarness(t testing.TB, cfg harnessConfig) *harness {
@@ -51,15 +53,17 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 		t.Fatalf("register: %v", err)
 	}
 	router := exec.NewRouter(native, nil)
-	open := router.Open
-	if cfg.wrap != nil {
-		open = func(ctx context.Context, fn *udfcatalog.UDF, options []byte) (exec.Session, error) {
-			s, err := router.Open(ctx, fn, options)
-			if err != nil {
+	open := func(ctx context.Context, fn *udfcatalog.UDF, options []byte) (exec.Session, error) {
+		if cfg.openErr != nil {
+			if err := cfg.openErr(fn); err != nil {
 				return nil, err
 			}
-			return cfg.wrap(fn, s), nil
 		}
+		s, err := router.Open(ctx, fn, options)
+		if err != nil || cfg.wrap == nil {
+			return s, err
+		}
+		return cfg.wrap(fn, s), nil
 	}
 	if cfg.opts.Logger == nil {
 		cfg.opts.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})
