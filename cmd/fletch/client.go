@@ -143,7 +143,23 @@ type udfInfo struct {
 	Return     fieldInfo   `json:"return"`
 	Doc        string      `json:"doc"`
 	Volatility string      `json:"volatility"`
+	OnError    string      `json:"on_error"`
 	Version    string      `json:"version"`
+}
+
+// The on_error policies of app_metadata: what a failing row does.
+const (
+	onErrorRaise  = "raise"
+	onErrorNull   = "null"
+	onErrorColumn = "error_column"
+	// errorColumn names the column of an error_column UDF's messages.
+	errorColumn = "error"
+)
+
+// errorColumns reports whether u's outputs may carry an error column:
+// only a scalar function's do (docs/protocol.md, DoExchange).
+func (u *udfInfo) errorColumns() bool {
+	return u.Kind == kindScalar && u.OnError == onErrorColumn
 }
 
 type fieldInfo struct {
@@ -407,6 +423,9 @@ type exchangeSpec struct {
 	name    string
 	options string        // the fletch-options header, or ""
 	output  []arrow.Field // the fields the server must send
+	// extra are fields the server may send after output, all or none,
+	// each exchange deciding anew (an error_column UDF's error column).
+	extra []arrow.Field
 	// queue is how many sent input batches an exchange holds for pairing
 	// with their outputs (0: none are kept). A full queue makes the
 	// writer wait for answers or, with split, go on in a new exchange.
@@ -708,16 +727,31 @@ func isClosed(c chan struct{}) bool {
 	}
 }
 
-// checkSchema holds the server's output schema to the signature's.
-// Names do not matter; the output is named after the signature.
+// checkSchema holds the server's output schema to the signature's, with
+// or without the spec's extra fields. Names do not matter; the output is
+// named after the signature.
 func (x *exchangeRun) checkSchema(s *arrow.Schema) error {
-	want := x.spec.output
+	want, extra := x.spec.output, x.spec.extra
+	all := append(want[:len(want):len(want)], extra...)
+	if len(extra) > 0 && s.NumFields() == len(all) {
+		want = all
+	}
 	if s.NumFields() != len(want) {
-		return fmt.Errorf("the server broke the protocol: its output schema has %d field(s) (%s), not %d (%s)",
-			s.NumFields(), paramList(s.Fields()), len(want), paramList(want))
+		wanted := fmt.Sprintf("%d (%s)", len(want), paramList(want))
+		if len(extra) > 0 {
+			wanted += fmt.Sprintf(" or %d (%s)", len(all), paramList(all))
+		}
+		return fmt.Errorf("the server broke the protocol: its output schema has %d field(s) (%s), not %s",
+			s.NumFields(), paramList(s.Fields()), wanted)
 	}
 	for i, f := range want {
-		if got := s.Field(i).Type; !arrow.TypeEqual(got, f.Type) {
+		got := s.Field(i).Type
+		switch {
+		case arrow.TypeEqual(got, f.Type):
+		case i >= len(x.spec.output):
+			return fmt.Errorf("the server broke the protocol: it sent the %s column as %s, not %s",
+				f.Name, typeName(got), typeName(f.Type))
+		default:
 			return fmt.Errorf("the server returned %s for %s, which declares %s", typeName(got), f.Name, typeName(f.Type))
 		}
 	}

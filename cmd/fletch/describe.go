@@ -63,6 +63,7 @@ func printDescription(w io.Writer, d *udfDescription) {
 	fmt.Fprintf(tw, "kind:\t%s\n", u.Kind)
 	fmt.Fprintf(tw, "language:\t%s\n", u.Language)
 	fmt.Fprintf(tw, "volatility:\t%s\n", u.Volatility)
+	fmt.Fprintf(tw, "on_error:\t%s\n", onErrorText(u))
 	fmt.Fprintf(tw, "version:\t%s\n", u.Version)
 	tw.Flush()
 
@@ -115,6 +116,22 @@ func printDescription(w io.Writer, d *udfDescription) {
 			fmt.Fprintf(w, "    %s = %s\n", k, md.Values()[i])
 		}
 	}
+}
+
+// onErrorText is u's on_error policy, with what it does to a failing row.
+func onErrorText(u *udfInfo) string {
+	switch u.OnError {
+	case onErrorRaise, "": // the default, for a server that leaves it out
+		return onErrorRaise + " (a failing row fails the call)"
+	case onErrorNull:
+		return onErrorNull + " (a failing row is null; the server logs why)"
+	case onErrorColumn:
+		if u.Kind != kindScalar {
+			return onErrorColumn
+		}
+		return onErrorColumn + " (a failing row is null, and a column named error says why)"
+	}
+	return u.OnError
 }
 
 func nullText(f arrow.Field) string {

@@ -35,6 +35,7 @@ func TestDescribe(t *testing.T) {
 kind:        scalar
 language:    go
 volatility:  immutable
+on_error:    raise (a failing row fails the call)
 version:     %s
 
 parameters:
@@ -58,6 +59,7 @@ signature schema (GetFlightInfo; total_records = 2 parameters):
 kind:        scalar
 language:    go
 volatility:  immutable
+on_error:    raise (a failing row fails the call)
 version:     %s
 
 parameters: none (call it with --rows N)

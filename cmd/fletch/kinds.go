@@ -75,6 +75,9 @@ type callPlan struct {
 	params  []arrow.Field // the input columns
 	server  []arrow.Field // the output fields the server sends
 	results []arrow.Field // the result columns written
+	// errors says results end with an error column (error_column scalar
+	// functions), written whether or not the server sends one.
+	errors bool
 }
 
 func planCall(d *udfDescription, phase string) (*callPlan, error) {
@@ -82,6 +85,13 @@ func planCall(d *udfDescription, phase string) (*callPlan, error) {
 	switch p.kind {
 	case kindScalar:
 		p.results = []arrow.Field{{Name: d.info.Name, Type: d.outputs[0].Type, Nullable: true}}
+		// The server sends an error column only in exchanges whose first
+		// batch had a failure; the output always has one, so that its
+		// schema does not depend on the data.
+		if d.info.errorColumns() {
+			p.errors = true
+			p.results = append(p.results, errorField())
+		}
 	case kindTable:
 		p.results = nullable(d.outputs[1:]) // without row
 	case kindAggregate:
@@ -101,6 +111,12 @@ func planCall(d *udfDescription, phase string) (*callPlan, error) {
 			d.info.Name, d.info.Kind)
 	}
 	return p, nil
+}
+
+// errorField is the error column of an error_column UDF, as the server
+// sends it (udfcatalog.UDF.ErrorOutputSchema) and as it is written.
+func errorField() arrow.Field {
+	return arrow.Field{Name: errorColumn, Type: arrow.BinaryTypes.String, Nullable: true}
 }
 
 func nullable(fields []arrow.Field) []arrow.Field {
@@ -130,6 +146,9 @@ func (p *callPlan) outputSchema(input *arrow.Schema, noInput bool) *arrow.Schema
 // exchanges as it takes to hold little input), the others not at all.
 func (p *callPlan) spec(name, options string, noInput bool) exchangeSpec {
 	s := exchangeSpec{name: name, options: options, output: p.server}
+	if p.errors {
+		s.extra = []arrow.Field{errorField()}
+	}
 	switch p.kind {
 	case kindScalar:
 		s.queue = exchangeInFlight
@@ -146,7 +165,7 @@ func (p *callPlan) spec(name, options string, noInput bool) exchangeSpec {
 func (p *callPlan) handler(schema *arrow.Schema, noInput bool, mem memory.Allocator, write func(arrow.RecordBatch) error) outputHandler {
 	switch p.kind {
 	case kindScalar:
-		return &scalarPairs{schema: schema, noInput: noInput, write: write}
+		return &scalarPairs{schema: schema, noInput: noInput, errors: p.errors, mem: mem, write: write}
 	case kindTable:
 		return &tableJoin{schema: schema, noInput: noInput, mem: mem, write: write}
 	}
@@ -167,7 +186,11 @@ func emit(write func(arrow.RecordBatch) error, schema *arrow.Schema, cols []arro
 type scalarPairs struct {
 	schema  *arrow.Schema
 	noInput bool
-	write   func(arrow.RecordBatch) error
+	// errors: write an error column, the server's where its exchange
+	// has one, else nulls.
+	errors bool
+	mem    memory.Allocator
+	write  func(arrow.RecordBatch) error
 }
 
 func (s *scalarPairs) output(seg *segment, res arrow.RecordBatch) error {
@@ -187,7 +210,19 @@ func (s *scalarPairs) output(seg *segment, res arrow.RecordBatch) error {
 	if !s.noInput {
 		cols = append(cols, in.Columns()...)
 	}
-	return emit(s.write, s.schema, append(cols, res.Column(0)), in.NumRows())
+	cols = append(cols, res.Column(0))
+	if s.errors {
+		// The reader held the batch to its exchange's schema, which has
+		// the error column or not.
+		if res.NumCols() > 1 {
+			cols = append(cols, res.Column(1))
+		} else {
+			nulls := array.MakeArrayOfNull(s.mem, arrow.BinaryTypes.String, int(in.NumRows()))
+			defer nulls.Release()
+			cols = append(cols, nulls)
+		}
+	}
+	return emit(s.write, s.schema, cols, in.NumRows())
 }
 
 func (s *scalarPairs) ended(seg *segment) error {
