@@ -25,7 +25,7 @@ from fletch._errors import (
     grpc_code,
 )
 from fletch._info import UdfInfo
-from fletch._io import check_output, check_stream, finish_call, prepare_call, rechunk
+from fletch._io import check_output, check_stream, encode_options, finish_call, prepare_call, rechunk
 
 __all__ = ["DEFAULT_MAX_IN_FLIGHT", "Client", "ResultStream"]
 
@@ -192,8 +192,9 @@ class Client:
             raise ValueError("this fletch.Client is closed")
         seconds = self._timeout if timeout is UNSET else timeout
         headers = self._headers
-        if options:
-            headers = [*headers, (OPTIONS_HEADER, json.dumps(dict(options)).encode())]
+        encoded = encode_options(options)
+        if encoded is not None:
+            headers = [*headers, (OPTIONS_HEADER, encoded.encode())]
         return _CallOptions(flight.FlightCallOptions(timeout=seconds, headers=headers), seconds, options)
 
     # -- discovery -------------------------------------------------------------------------------------------

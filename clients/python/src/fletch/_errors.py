@@ -258,6 +258,7 @@ def server_message(exc: BaseException) -> str:
     return _TRAILERS.sub("", text, count=1)
 
 
+_END_OF_INPUT: Final = "end of input: "
 _BATCH: Final = re.compile(r"batch (\d+): ")
 _ROW: Final = re.compile(r"row (\d+): ")
 # A Python exception type as the worker names it: ZeroDivisionError, decimal.InvalidOperation, mod.Cls.
@@ -279,6 +280,8 @@ def parse_udf_error(message: str, function: str | None = None, language: str | N
     if found:
         batch = int(found[1])
         rest = rest[found.end() :]
+    elif rest.startswith(_END_OF_INPUT):  # a failure in an aggregate's or transform's finish()
+        rest = rest[len(_END_OF_INPUT) :]
     if function is not None and rest.startswith(function + ": "):
         name = function
         rest = rest[len(function) + 2 :]

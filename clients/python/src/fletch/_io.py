@@ -18,8 +18,9 @@ one), tables give a ``pa.Table`` (a pandas or polars DataFrame for those).
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -33,13 +34,17 @@ __all__ = [
     "CallInput",
     "Form",
     "check_stream",
+    "encode_options",
     "finish_call",
+    "output_schema",
     "prepare_call",
     "rechunk",
 ]
 
 # Rows per batch when the caller's input has no batching of its own (columns, lists, DataFrames, rows=N).
 DEFAULT_BATCH_ROWS: Final = 64 * 1024
+# A table function's first output column (udfcatalog.RowColumn).
+ROW_COLUMN: Final = "row"
 
 Form = Literal["array", "table", "pandas.Series", "pandas.DataFrame", "polars.Series", "polars.DataFrame"]
 
@@ -310,6 +315,26 @@ def output_array(info: UdfInfo, outputs: Sequence[pa.RecordBatch]) -> pa.Array:
     return pa.chunked_array(chunks, type=chunks[0].type).combine_chunks()
 
 
+def encode_options(options: Mapping[str, Any] | None) -> str | None:
+    """Exchange options as the ``fletch-options`` header carries them (JSON), or None to send none."""
+    return json.dumps(dict(options)) if options else None
+
+
+def output_schema(info: UdfInfo) -> pa.Schema:
+    """The schema of info's output batches, as the server declares it (udfcatalog.UDF.OutputSchema).
+
+    The result (scalar functions, aggregates); ``row`` (int32) then the result, split into its fields when
+    it is a struct (table functions); the result's fields (transforms).
+    """
+    result = info.output_schema.field(0)
+    columns = list(result.type) if isinstance(result.type, pa.StructType) else [result]
+    if info.kind == "table":
+        return pa.schema([pa.field(ROW_COLUMN, pa.int32(), nullable=False), *columns])
+    if info.kind == "transform":
+        return pa.schema(columns)
+    return info.output_schema
+
+
 def finish_call(info: UdfInfo, call: CallInput, outputs: Sequence[pa.RecordBatch]) -> Any:
     """The value a call returns: the outputs in the form of its input.
 
@@ -320,7 +345,7 @@ def finish_call(info: UdfInfo, call: CallInput, outputs: Sequence[pa.RecordBatch
         if outputs:
             table = pa.concat_tables([pa.Table.from_batches([b]) for b in outputs], promote_options="default")
         else:
-            table = info.output_schema.empty_table()
+            table = output_schema(info).empty_table()
         if call.form.startswith("pandas."):
             return table.to_pandas()
         if call.form.startswith("polars."):

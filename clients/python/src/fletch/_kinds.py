@@ -36,6 +36,7 @@ from fletch._udf import (
     _infer,
     _type_hints,
     infer_params,
+    positional_params,
 )
 
 __all__ = ["AggregateSpec", "TableSpec", "TransformSpec", "transform", "udaf", "udtf"]
@@ -94,21 +95,6 @@ def _check_volatility(label: str, volatility: str) -> None:
         raise ValueError(f"{label}: volatility must be one of {', '.join(_VOLATILITIES)}, not {volatility!r}")
 
 
-def _callable_params(label: str, function: Callable[..., Any], *, skip_self: bool) -> list[inspect.Parameter]:
-    parameters = list(inspect.signature(function).parameters.values())
-    if skip_self:
-        parameters = parameters[1:]
-    for p in parameters:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            star = "*" if p.kind is p.VAR_POSITIONAL else "**"
-            raise TypeError(
-                f"{label}: parameter {star}{p.name} is variadic; declare each parameter separately"
-            )
-        if p.kind is p.KEYWORD_ONLY:
-            raise TypeError(f"{label}: parameter {p.name} is keyword-only; make it positional")
-    return parameters
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Table functions
 # ----------------------------------------------------------------------------------------------------------
@@ -139,6 +125,10 @@ class TableSpec(SpecBase):
         else:
             fields.append(pa.field(self.name, rt))
         return pa.schema(fields)
+
+    def outputs(self, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
+        """What a worker returns for batch: its rows, with ``row`` counted within the batch."""
+        return [self.table(batch)]
 
     def table(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The rows yielded for batch: ``row`` is each value's input row within the batch."""
@@ -227,7 +217,7 @@ def udtf(
         label = f"udtf {getattr(function, '__qualname__', function)!s}"
         udtf_name = _check_name(label, name if name is not None else getattr(function, "__name__", ""))
         _check_volatility(label, volatility)
-        parameters = _callable_params(label, function, skip_self=False)
+        parameters = positional_params(label, function)
         explicit_inputs = _explicit_input_types(label, parameters, input_types)
         hints = _type_hints(
             label, function, fully_explicit=explicit_inputs is not None and result_type is not None
@@ -465,7 +455,7 @@ def udaf(
         udaf_name = _check_name(label, name if name is not None else target.__name__)
         _check_volatility(label, volatility)
         accumulate = target.accumulate  # type: ignore[attr-defined]
-        parameters = _callable_params(label, accumulate, skip_self=True)
+        parameters = positional_params(label, accumulate, skip_self=True)
         hints = _type_hints(label, accumulate, fully_explicit=False)
         globalns = getattr(accumulate, "__globals__", None)
         vectorized = any(p.name in hints and array_class_of(hints[p.name]) is not None for p in parameters)

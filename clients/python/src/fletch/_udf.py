@@ -64,6 +64,10 @@ class Param:
         return {"name": self.name, "type": type_text(self.type), "nullable": self.nullable}
 
 
+ERROR_COLUMN: Final = "error"
+"""The per-row error column of ``on_error="error_column"`` UDFs (the server's udfcatalog.ErrorColumn)."""
+
+
 class SpecBase:
     """What every kind of UDF spec offers the worker: a name and a JSON description."""
 
@@ -139,6 +143,13 @@ class UdfSpec(SpecBase):
 
     def output_schema(self) -> pa.Schema:
         return pa.schema([pa.field(self.name, self.result.type, nullable=self.result.nullable)])
+
+    def outputs(self, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
+        """What a worker returns for batch: one batch of the results and, under ``on_error="error_column"``
+        when some row failed, its ``error`` column."""
+        result, errors = self.evaluate_with_errors(batch)
+        columns = [result] if errors is None else [result, errors]
+        return [pa.record_batch(columns, names=[self.name, ERROR_COLUMN][: len(columns)])]
 
     def evaluate_with_errors(self, batch: pa.RecordBatch) -> tuple[pa.Array, pa.Array | None]:
         """evaluate, applying the UDF's ``on_error`` policy to rows that fail.
@@ -256,6 +267,30 @@ def udf(
     return decorate(fn)
 
 
+def positional_params(
+    label: str, function: Callable[..., Any], *, skip_self: bool = False
+) -> list[inspect.Parameter]:
+    """function's parameters (without ``self`` if skip_self), each of which must be plainly positional."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{label}: cannot read the signature: {err}") from None
+    if skip_self:
+        parameters = parameters[1:]
+    for p in parameters:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            star = "*" if p.kind is p.VAR_POSITIONAL else "**"
+            raise TypeError(
+                f"{label}: parameter {star}{p.name} is variadic; declare each parameter separately"
+            )
+        if p.kind is p.KEYWORD_ONLY:
+            raise TypeError(
+                f"{label}: parameter {p.name} is keyword-only; "
+                "make it positional (remove the bare * before it)"
+            )
+    return parameters
+
+
 def collect(module: types.ModuleType) -> list[SpecBase]:
     """The specs of the decorated functions bound in module's namespace, in definition order.
 
@@ -313,23 +348,7 @@ def _build_spec(
     if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ValueError(f"{label}: timeout must be a positive number of seconds, not {timeout!r}")
 
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{label}: cannot read the signature: {err}") from None
-    parameters = list(signature.parameters.values())
-    for p in parameters:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            star = "*" if p.kind is p.VAR_POSITIONAL else "**"
-            raise TypeError(
-                f"{label}: parameter {star}{p.name} is variadic; declare each parameter separately"
-            )
-        if p.kind is p.KEYWORD_ONLY:
-            raise TypeError(
-                f"{label}: parameter {p.name} is keyword-only; "
-                "make it positional (remove the bare * before it)"
-            )
-
+    parameters = positional_params(label, function)
     explicit_inputs = _explicit_input_types(label, parameters, input_types)
     explicit_result = None if result_type is None else _explicit_type(label, "result_type", result_type)
     hints = _type_hints(

@@ -224,8 +224,6 @@ class Worker:
         """One operation of a call: the output batches, or None for open and close."""
         import pyarrow as pa
 
-        from fletch._kinds import TableSpec
-
         if op == "open":
             self._sessions[name] = udf.open(options)
             return None
@@ -242,11 +240,7 @@ class Worker:
         batch = pa.ipc.open_stream(pa.py_buffer(body)).read_next_batch()
         if name in self._sessions:
             return list(self._sessions[name].process(batch))
-        if isinstance(udf, TableSpec):
-            return [udf.table(batch)]
-        result, errors = udf.evaluate_with_errors(batch)
-        columns = [result] if errors is None else [result, errors]
-        return [pa.record_batch(columns, names=[name, "error"][: len(columns)])]
+        return list(udf.outputs(batch))
 
     def _error(self, name: str, row: int | None, exc_type: str, message: str, tb: str) -> None:
         self._channel.write(

@@ -415,6 +415,8 @@ UDF_MESSAGES: list[tuple[str, str | None, str | None, tuple[Any, ...]]] = [
         ("add_int64", 0, 0, "", "integer overflow", ""),
     ),
     ("batch 2: f: Overflow: x", "f", "go", ("f", 2, None, "", "Overflow: x", "")),
+    # A failure in an aggregate's or transform's finish() has no batch.
+    ("end of input: agg: ValueError: empty", "agg", "python", ("agg", None, None, "ValueError", "empty", "")),
     # A function name containing ": " is found when the caller knows it.
     ("batch 0: a: b: row 1: ValueError: v", "a: b", "python", ("a: b", 0, 1, "ValueError", "v", "")),
     # Something else entirely.

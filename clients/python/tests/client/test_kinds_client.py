@@ -79,8 +79,12 @@ def test_error_column(kc: fletch.Client, kinds_dir: Path) -> None:
     # fletch.testing applies the same policy.
     local = fletch.testing.load(kinds_dir / "kinds.py")
     assert local.call("parse_int", pa.table({"text": ["1", "x", "3"]})).equals(table)
-    with pytest.raises(NotImplementedError, match="tokens is a table function"):
-        local.call("tokens", ["a"])
+    # And calls the other kinds as the server does.
+    assert local.call("tokens", ["a b", "", "c"]).equals(kc.call("tokens", ["a b", "", "c"]))
+    running = {"running": True}
+    assert local.call("average", [1.0, 2.0], options=running).equals(
+        kc.call("average", [1.0, 2.0], options=running)
+    )
 
 
 @pytest.mark.parametrize("name", ["tokens", "average", "running_average", "parse_int"])

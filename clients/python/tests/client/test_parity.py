@@ -255,3 +255,256 @@ def test_same_failures_of_client_udfs(
         assert here[1].equals(there[1])
     else:
         assert here[1] == there[1]
+
+
+# -- table functions, aggregates and transforms ------------------------------------------------------------
+
+KINDS = Path(__file__).resolve().with_name("parity_kinds.py")
+SPLITS = 6  # random batch splits of each call
+UNLUCKY = 13  # the value parity_kinds.py's UDFs fail on
+
+
+@pytest.fixture(scope="module")
+def local_kinds() -> fletch.testing.LocalUdfs:
+    return fletch.testing.load(KINDS)
+
+
+@pytest.fixture(scope="module")
+def remote_kinds(
+    start_module_server: Callable[..., Server], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[fletch.Client]:
+    udf_dir = tmp_path_factory.mktemp("parity_kinds")
+    shutil.copy(KINDS, udf_dir / "parity_kinds.py")
+    server = start_module_server("--udf-dir", str(udf_dir), "--no-builtins", "--strict")
+    with fletch.Client(server.location, timeout=120) as client:
+        yield client
+
+
+def kind_columns(name: str, rng: random.Random, rows: int) -> list[pa.Array]:
+    """Inputs for one of parity_kinds.py's UDFs, nulls included, that do not fail (no 13 anywhere)."""
+
+    def maybe(value: Any) -> Any:
+        return None if rng.random() < NULL_RATE else value
+
+    def ints(low: int, high: int, *, step: int = 1) -> pa.Array:
+        values = [maybe(rng.randrange(low, high, step)) for _ in range(rows)]
+        return pa.array([v if v != UNLUCKY else v + 1 for v in values], pa.int64())
+
+    if name == "explode":  # now and then enough rows for several output batches
+        return [pa.array([maybe(rng.choice([0, 1, 2, 3, 5, 700])) for _ in range(rows)], pa.int64())]
+    if name == "pieces":
+        return [pa.array([maybe(rng.choice(WORDS)) for _ in range(rows)]), ints(1, 4)]
+    if name == "weighted_mean":
+        xs = [maybe(float(rng.randint(-50, 50))) for _ in range(rows)]
+        ws = [maybe(round(rng.uniform(-3, 3), 2)) for _ in range(rows)]
+        return [pa.array([x if x != UNLUCKY else 0.5 for x in xs], pa.float64()), pa.array(ws, pa.float64())]
+    if name == "vec_sum":  # even, so no running or final total is 13
+        return [ints(-50, 50, step=2)]
+    if name == "parse_int":
+        return [pa.array([maybe(rng.choice(["1", "-20", "x", "", "300"])) for _ in range(rows)])]
+    return [ints(-50, 50)]  # count_rows, running_max, evens
+
+
+def random_split(columns: list[pa.Array], rng: random.Random) -> list[pa.RecordBatch]:
+    """The rows as a random number of batches of random lengths, zero-row batches included."""
+    rows = len(columns[0])
+    cuts = sorted(rng.choices(range(rows + 1), k=rng.randint(0, 6)))
+    names = [f"c{i}" for i in range(len(columns))]
+    return [
+        pa.RecordBatch.from_arrays([c.slice(start, end - start) for c in columns], names=names)
+        for start, end in zip([0, *cuts], [*cuts, rows], strict=True)
+    ]
+
+
+def same(here: tuple[str, Any], there: tuple[str, Any], what: str) -> None:
+    assert here[0] == there[0], f"{what}: in process {here}, on the server {there}"
+    if here[0] == "error":
+        assert here[1] == there[1], what
+    elif isinstance(here[1], pa.Table):
+        assert here[1].schema == there[1].schema, what
+        assert [b.num_rows for b in here[1].to_batches()] == [b.num_rows for b in there[1].to_batches()], what
+        assert close(here[1].to_pylist(), there[1].to_pylist()), f"{what}:\n{here[1]}\n!=\n{there[1]}"
+    else:
+        assert close(here[1], there[1]), f"{what}:\n{here[1]}\n!=\n{there[1]}"
+
+
+def streamed(udfs: Any, name: str, batches: list[pa.RecordBatch], options: Any) -> list[Any]:
+    """Each output batch of a call_stream: its schema and rows."""
+    with udfs.call_stream(name, batches, options=options) as outputs:
+        return [(out.schema, out.to_pylist()) for out in outputs]
+
+
+KIND_CALLS = [
+    ("explode", None),
+    ("pieces", None),
+    ("weighted_mean", None),
+    ("weighted_mean", {"running": True}),
+    ("vec_sum", None),
+    ("vec_sum", {"running": True}),
+    ("count_rows", {"running": True}),
+    ("running_max", None),
+    ("evens", None),
+    ("parse_int", None),
+]
+
+
+@pytest.mark.parametrize("seed", range(SPLITS))
+@pytest.mark.parametrize(("name", "options"), KIND_CALLS)
+def test_kinds_on_random_splits(
+    local_kinds: fletch.testing.LocalUdfs,
+    remote_kinds: fletch.Client,
+    name: str,
+    options: dict[str, Any] | None,
+    seed: int,
+) -> None:
+    """The same output, batch by batch: rows, row indexes, batch lengths, running results, finish output."""
+    rng = random.Random(zlib.crc32(f"{name}/{options}/{seed}".encode()))
+    batches = random_split(kind_columns(name, rng, ROWS), rng)
+    here = outcome(lambda: local_kinds.call(name, batches, options=options))
+    there = outcome(lambda: remote_kinds.call(name, batches, options=options))
+    same(here, there, f"{name} call")
+    here = outcome(lambda: streamed(local_kinds, name, batches, options))
+    there = outcome(lambda: streamed(remote_kinds, name, batches, options))
+    same(here, there, f"{name} call_stream")
+
+
+@pytest.mark.parametrize("seed", range(SPLITS))
+@pytest.mark.parametrize("name", ["weighted_mean", "vec_sum"])
+def test_two_phase_aggregates(
+    local_kinds: fletch.testing.LocalUdfs, remote_kinds: fletch.Client, name: str, seed: int
+) -> None:
+    """partial on each batch, combine of the first states, merge of everything: equal to one pass, both ways.
+
+    Each side merges its own states: they are signed with its own key.
+    """
+    rng = random.Random(zlib.crc32(f"{name}/phases/{seed}".encode()))
+    batches = random_split(kind_columns(name, rng, ROWS), rng)
+    split = rng.randint(0, len(batches))  # the states combined first
+    results = []
+    for udfs in (local_kinds, remote_kinds):
+        states = [udfs.call(name, [batch], options={"phase": "partial"}) for batch in batches]
+        assert all(s.schema == pa.schema([pa.field("state", pa.binary(), nullable=False)]) for s in states)
+        combined = (
+            udfs.call(name, pa.concat_tables(states[:split]), options={"phase": "combine"}) if split else None
+        )
+        rest = [t for t in [combined, *states[split:]] if t is not None]
+        merged = udfs.call(name, pa.concat_tables(rest), options={"phase": "merge"})
+        results.append((merged, udfs.call(name, batches)))
+    (here, here_one_pass), (there, there_one_pass) = results
+    assert here.schema == there.schema == here_one_pass.schema
+    assert close(here.to_pylist(), there.to_pylist())
+    assert close(here.to_pylist(), here_one_pass.to_pylist())
+    assert close(there.to_pylist(), there_one_pass.to_pylist())
+
+
+def test_states_are_refused_across_keys(
+    local_kinds: fletch.testing.LocalUdfs, remote_kinds: fletch.Client
+) -> None:
+    """A state made by one side is not one the other made (different keys): the same UdfError both ways."""
+    values = [pa.array([1.0, 2.0]), pa.array([None, 2.0])]
+    local_state = local_kinds.call("weighted_mean", *values, options={"phase": "partial"})
+    remote_state = remote_kinds.call("weighted_mean", *values, options={"phase": "partial"})
+    here = outcome(lambda: local_kinds.call("weighted_mean", remote_state, options={"phase": "merge"}))
+    there = outcome(lambda: remote_kinds.call("weighted_mean", local_state, options={"phase": "merge"}))
+    assert here == there == ("error", (fletch.UdfError, "weighted_mean", 0, 0, "ValueError"))
+
+
+@pytest.mark.parametrize("seed", range(SPLITS))
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("explode", None),
+        ("weighted_mean", None),
+        ("weighted_mean", {"running": True}),
+        ("weighted_mean", {"phase": "partial"}),
+        ("running_max", None),
+    ],
+)
+def test_kind_failures(
+    local_kinds: fletch.testing.LocalUdfs,
+    remote_kinds: fletch.Client,
+    name: str,
+    options: dict[str, Any] | None,
+    seed: int,
+) -> None:
+    """One row fails (a 13 at a random place): the same function, batch, row and exception type."""
+    rng = random.Random(zlib.crc32(f"{name}/{options}/fails/{seed}".encode()))
+    columns = kind_columns(name, rng, ROWS)
+    values = columns[0].to_pylist()
+    values[rng.randrange(ROWS)] = UNLUCKY
+    columns[0] = pa.array(values, columns[0].type)
+    batches = random_split(columns, rng)
+    here = outcome(lambda: local_kinds.call(name, batches, options=options))
+    there = outcome(lambda: remote_kinds.call(name, batches, options=options))
+    assert here == there
+    assert here[0] == "error"
+
+
+def test_failure_after_a_batch(local_kinds: fletch.testing.LocalUdfs, remote_kinds: fletch.Client) -> None:
+    """A running aggregate whose result fails after a batch: that batch, no row."""
+    batches = [pa.record_batch({"x": [2]}), pa.record_batch({"x": [11, None]})]
+    here = outcome(lambda: local_kinds.call("vec_sum", batches, options={"running": True}))
+    there = outcome(lambda: remote_kinds.call("vec_sum", batches, options={"running": True}))
+    assert here == there == ("error", (fletch.UdfError, "vec_sum", 1, None, "parity_kinds.UnluckyError"))
+
+
+def test_failure_at_the_end_of_input(
+    local_kinds: fletch.testing.LocalUdfs, remote_kinds: fletch.Client
+) -> None:
+    here = outcome(lambda: local_kinds.call("vec_sum", [13]))
+    there = outcome(lambda: remote_kinds.call("vec_sum", [13]))
+    assert here == ("error", (fletch.UdfError, "vec_sum", None, None, "parity_kinds.UnluckyError"))
+    assert here == there
+
+
+@pytest.mark.parametrize(
+    ("name", "columns", "options"),
+    [
+        ("explode", ([1],), {"running": True}),
+        ("running_max", ([1],), {"phase": "partial"}),
+        ("parse_int", (["1"],), {"running": False, "phase": "merge"}),
+        ("count_rows", ([1],), {"phase": "merge"}),
+        ("count_rows", ([1],), {"phase": "combine"}),
+        ("weighted_mean", ([1.0], [1.0]), {"phase": "final"}),
+        ("weighted_mean", ([1.0], [1.0]), {"runing": True}),
+        ("weighted_mean", ([1.0], [1.0]), {"running": "yes", "phase": 2}),
+        ("weighted_mean", ([1.0], [1.0]), {"Phase": ["merge"]}),
+        ("weighted_mean", ([1.0], [1.0]), {"x": float("nan")}),
+        ("weighted_mean", ([1.0], [1.0]), {"phase": "merge"}),  # floats where states are due
+        ("weighted_mean", (pa.array([b"x"]), pa.array([b"y"])), {"phase": "combine"}),
+    ],
+)
+def test_same_refusals(
+    local_kinds: fletch.testing.LocalUdfs,
+    remote_kinds: fletch.Client,
+    name: str,
+    columns: tuple[Any, ...],
+    options: dict[str, Any],
+) -> None:
+    """Options and inputs a server refuses before running anything: the same SignatureMismatch message."""
+    here = outcome(lambda: local_kinds.call(name, *columns, options=options))
+    there = outcome(lambda: remote_kinds.call(name, *columns, options=options))
+    assert here == there
+    assert here[1][0] is fletch.SignatureMismatch
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [[["1", "2"], ["x", "3"]], [["x"], ["1"], ["y"]], [[], ["x"]], [["1"], []]],
+    ids=["later-failure", "first-failure", "empty-first", "no-failure"],
+)
+def test_error_column_follows_the_first_batch(
+    local_kinds: fletch.testing.LocalUdfs, remote_kinds: fletch.Client, parts: list[list[str]]
+) -> None:
+    """A stream has an error column only if a row of its first batch failed; later ones fit that schema."""
+    batches = [pa.record_batch([pa.array(p, pa.utf8())], names=["text"]) for p in parts]
+    same(
+        outcome(lambda: local_kinds.call("parse_int", batches)),
+        outcome(lambda: remote_kinds.call("parse_int", batches)),
+        "call",
+    )
+    same(
+        outcome(lambda: streamed(local_kinds, "parse_int", batches, None)),
+        outcome(lambda: streamed(remote_kinds, "parse_int", batches, None)),
+        "call_stream",
+    )
