@@ -41,6 +41,11 @@ async def late_raises(ms: int) -> int:
     return ms
 
 
+@udf
+async def loop_module(x: int) -> str:
+    return type(asyncio.get_running_loop()).__module__
+
+
 @udf(max_concurrency=500)
 async def io_bound(x: int) -> int:
     await asyncio.sleep(0.01)
@@ -99,6 +104,11 @@ def test_async_many_in_flight(server: Server) -> None:
     # 2,000 calls of 10 ms each with up to 500 in flight per worker: finishes, in order.
     (out,) = server.exchange("io_bound", [ints(list(range(2000)))])
     assert out.column(0).to_pylist() == list(range(2000))
+
+
+def test_async_runs_on_the_bundled_uvloop(server: Server) -> None:
+    (out,) = server.exchange("loop_module", [ints([1])])
+    assert out.column(0).to_pylist() == ["uvloop"]
 
 
 def test_async_timeout_under_null_policy(server: Server) -> None:

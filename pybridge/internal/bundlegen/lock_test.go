@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -45,7 +46,8 @@ func TestParseLock(t *testing.T) {
 	}
 }
 
-// The committed lock parses and pins both Linux platforms.
+// The committed lock parses and pins both Linux platforms: pyarrow, and
+// uvloop for async UDFs.
 func TestCommittedLock(t *testing.T) {
 	b, err := os.ReadFile("../../bundle.lock.json")
 	if err != nil {
@@ -60,8 +62,15 @@ func TestCommittedLock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(w) != 1 || w[0].Name != "pyarrow" || w[0].Version != "26.0.1" || !strings.Contains(w[0].URL, "cp314") {
-			t.Errorf("%s: %+v", p, w)
+		var got []string
+		for _, wheel := range w {
+			if !strings.Contains(wheel.URL, "cp314-cp314-") {
+				t.Errorf("%s: %s is not a CPython 3.14 wheel", p, wheel.URL)
+			}
+			got = append(got, wheel.Name+" "+wheel.Version)
+		}
+		if want := []string{"pyarrow 26.0.1", "uvloop 0.23.0"}; !slices.Equal(got, want) {
+			t.Errorf("%s pins %q, want %q", p, got, want)
 		}
 	}
 }
