@@ -50,6 +50,7 @@ type Projects struct {
 
 	mu     sync.Mutex         // serialises every change
 	loaded map[string]string  // environment → digest of what it loaded
+	failed map[string]string  // environment → digest that failed to load, not retried until it changes
 	found  []pybridge.Project // as of the last sync
 }
 
@@ -58,7 +59,7 @@ func NewProjects(python *Python, cfg ProjectsConfig) *Projects {
 	if cfg.Log == nil {
 		cfg.Log = hclog.NewNullLogger()
 	}
-	return &Projects{python: python, cfg: cfg, loaded: make(map[string]string)}
+	return &Projects{python: python, cfg: cfg, loaded: make(map[string]string), failed: make(map[string]string)}
 }
 
 // SyncReport says what a sync changed.
@@ -117,7 +118,7 @@ func (p *Projects) syncLocked(ctx context.Context, force []string) (SyncReport, 
 	for _, name := range slices.Sorted(maps.Keys(envs)) {
 		members := envs[name]
 		digest := envDigest(members)
-		if p.loaded[name] == digest && !slices.Contains(force, name) {
+		if (p.loaded[name] == digest || p.failed[name] == digest) && !slices.Contains(force, name) {
 			continue
 		}
 		env, err := p.environment(ctx, name, members)
@@ -127,16 +128,23 @@ func (p *Projects) syncLocked(ctx context.Context, force []string) (SyncReport, 
 				withPaths(lr.ModuleErrors, members)
 				report.Loaded[name] = lr
 				p.loaded[name] = digest
+				delete(p.failed, name)
 				continue
 			}
 		}
 		report.Failed[name] = err
+		p.failed[name] = digest
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.loaded)) {
 		if _, ok := envs[name]; !ok {
 			p.python.Unload(name)
 			delete(p.loaded, name)
 			report.Unloaded = append(report.Unloaded, name)
+		}
+	}
+	for name := range p.failed {
+		if _, ok := envs[name]; !ok {
+			delete(p.failed, name)
 		}
 	}
 	return report, nil

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -122,5 +123,47 @@ func TestEnvironments(t *testing.T) {
 	}
 	if envDigest(environments(again)[DefaultEnvironment]) != envDigest(envs[DefaultEnvironment]) {
 		t.Error("editing c's settings changed the default environment's digest")
+	}
+}
+
+// TestSyncSkipsFailedUntilChanged checks that an environment that failed to
+// load is not retried on every sync (the watcher would log it each poll),
+// only once its content changes or a reload forces it.
+func TestSyncSkipsFailedUntilChanged(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"c.py": "", "c.fletch.toml": "python = \"/missing/venv\"\n"})
+	var asked int
+	p := NewProjects(nil, ProjectsConfig{
+		Dirs: []string{dir},
+		Interpreter: func(_ context.Context, python string) (pybridge.Interpreter, error) {
+			asked++
+			return pybridge.Interpreter{}, fmt.Errorf("no interpreter at %s", python)
+		},
+	})
+	steps := []struct {
+		name      string
+		edit      map[string]string
+		force     []string
+		wantAsked int
+		wantTried bool // the report names the environment as failed
+	}{
+		{"first sync tries", nil, nil, 1, true},
+		{"unchanged is skipped", nil, nil, 1, false},
+		{"forced reload retries", nil, []string{"module c"}, 2, true},
+		{"edited settings retry", map[string]string{"c.fletch.toml": "python = \"/other/venv\"\n"}, nil, 3, true},
+		{"unchanged again is skipped", nil, nil, 3, false},
+	}
+	for _, step := range steps {
+		writeFiles(t, dir, step.edit)
+		report, err := p.Sync(context.Background(), step.force...)
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if asked != step.wantAsked {
+			t.Errorf("%s: interpreter asked %d times, want %d", step.name, asked, step.wantAsked)
+		}
+		if tried := report.Failed["module c"] != nil; tried != step.wantTried {
+			t.Errorf("%s: report.Failed = %v, want module c in it: %v", step.name, report.Failed, step.wantTried)
+		}
 	}
 }
