@@ -13,7 +13,8 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PY      := $(VENV)/bin/python
 
-.PHONY: all build bundle serve test test-go test-python lint lint-go lint-python bench fuzz clean FORCE
+.PHONY: all build bundle serve test test-go test-python lint lint-go lint-python bench bench-quick bench-full \
+  build-arm64 test-arm64 fuzz clean FORCE
 
 all: build
 
@@ -40,7 +41,7 @@ $(VENV)/.installed: clients/python/requirements-test.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r clients/python/requirements-test.txt
 	touch $@
 
-test: lint test-go test-python
+test: lint test-go test-python bench-quick
 
 lint: lint-go lint-python
 
@@ -53,6 +54,10 @@ lint-python: $(VENV)/.installed
 	cd clients/python && $(CURDIR)/$(PY) -m ruff check src tests && \
 	  $(CURDIR)/$(PY) -m ruff format --check src tests && \
 	  $(CURDIR)/$(PY) -m mypy --strict src
+# The benchmark and example UDF code follows the package's rules; the examples
+# spell Optional[T] on purpose, to show that @udf reads it like T | None.
+	$(PY) -m ruff check --config clients/python/pyproject.toml --ignore UP045 benchmarks examples
+	$(PY) -m ruff format --config clients/python/pyproject.toml --check benchmarks examples
 
 test-go: bundle
 	$(GO) test -race -count=1 ./...
@@ -69,6 +74,27 @@ bench: bundle
 	    -pair Exchange/fletch/add_int64=Exchange/baseline-echo/2col \
 	    -pair PythonExchange/py_add=PythonExchange/add_int64 \
 	    -pair PythonExchange/py_plus_one=PythonExchange/add_int64
+
+# fletch beside a bare echo server and peer UDF servers, each its own process
+# (docs/benchmarks.md). Quick mode checks every answer of every server on every
+# workload in about half a minute; full mode writes benchmarks/results/<date>-<arch>/.
+bench-quick: build
+	$(GO) run ./benchmarks/harness -mode quick -fletch $(BIN) -python $(PYTHON)
+
+bench-full: build
+	$(GO) run ./benchmarks/harness -mode full -fletch $(BIN) -python $(PYTHON) -note "$(BENCH_NOTE)"
+
+# linux/arm64: cross-build with the arm64 bundle, then restore the native one.
+build-arm64:
+	$(MAKE) build TARGET_GOOS=linux TARGET_GOARCH=arm64 BIN=bin/fletch-linux-arm64
+	$(MAKE) bundle
+
+# The Go tests for linux/arm64 under qemu-user (binfmt registered; see .ci/qemu-arm64).
+# The arm64 bundle stays in place while they run, and the native one comes back after.
+test-arm64:
+	$(MAKE) build TARGET_GOOS=linux TARGET_GOARCH=arm64 BIN=bin/fletch-linux-arm64
+	QEMU_LD_PREFIX=/usr/aarch64-linux-gnu GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) test -count=1 ./... ; \
+	  status=$$?; $(MAKE) bundle; exit $$status
 
 # Every fuzz target in the module, FUZZTIME each.
 FUZZTIME ?= 30s
