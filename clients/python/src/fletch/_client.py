@@ -9,7 +9,7 @@ import enum
 import json
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final
 
@@ -25,7 +25,15 @@ from fletch._errors import (
     grpc_code,
 )
 from fletch._info import UdfInfo
-from fletch._io import check_output, check_stream, encode_options, finish_call, prepare_call, rechunk
+from fletch._io import (
+    ResultStream,
+    check_output,
+    check_stream,
+    encode_options,
+    finish_call,
+    prepare_call,
+    rechunk,
+)
 
 __all__ = ["DEFAULT_MAX_IN_FLIGHT", "Client", "ResultStream"]
 
@@ -318,9 +326,7 @@ class Client:
         """
         info = self.describe(name, timeout=timeout)
         prepared = prepare_call(info, columns, rows=rows, batch_size=batch_size)
-        with ResultStream(
-            self, info, prepared.batches, self._options(timeout, options), self._max_in_flight
-        ) as stream:
+        with self._stream(info, prepared.batches, self._options(timeout, options)) as stream:
             outputs = builtins.list(stream)
         return finish_call(info, prepared, outputs)
 
@@ -350,7 +356,14 @@ class Client:
             if not isinstance(batch_size, int) or batch_size < 1:
                 raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
             stream = rechunk(stream, batch_size)
-        return ResultStream(self, info, stream, self._options(timeout, options), self._max_in_flight)
+        return self._stream(info, stream, self._options(timeout, options))
+
+    def _stream(
+        self, info: UdfInfo, batches: Iterable[pa.RecordBatch], options: _CallOptions
+    ) -> ResultStream:
+        # The generator holds the call's state; nothing in it refers back to the stream, so dropping the
+        # stream closes the generator at once, which ends the call.
+        return ResultStream(info, _Exchange(self, info, batches, options, self._max_in_flight).run())
 
     def _failed(self, info: UdfInfo, exc: BaseException, call: _Deadline) -> FletchError:
         err = from_flight_error(
@@ -359,51 +372,6 @@ class Client:
         if isinstance(err, (UdfNotFound, SignatureMismatch)):
             self.forget(info.name)
         return err
-
-
-class ResultStream(Iterator[pa.RecordBatch]):
-    """The output batches of one exchange, as they arrive (from ``Client.call_stream``).
-
-    A background thread writes the input batches, at most ``max_in_flight`` ahead of the outputs consumed.
-    Iterating to the end, ``close()``, leaving a ``with`` block, or dropping the last reference ends the call
-    and joins the thread.
-    """
-
-    def __init__(
-        self,
-        client: Client,
-        info: UdfInfo,
-        batches: Iterable[pa.RecordBatch],
-        options: _CallOptions,
-        max_in_flight: int,
-    ) -> None:
-        self._info = info
-        # The generator holds the call's state; nothing in it refers back to this object, so dropping this
-        # object closes the generator at once, which ends the call.
-        self._outputs = _Exchange(client, info, batches, options, max_in_flight).run()
-
-    @property
-    def info(self) -> UdfInfo:
-        """The UDF being called."""
-        return self._info
-
-    def __iter__(self) -> ResultStream:
-        return self
-
-    def __next__(self) -> pa.RecordBatch:
-        return next(self._outputs)
-
-    def close(self) -> None:
-        """Cancel the call if it is still running, and join its writer thread."""
-        self._outputs.close()
-
-    def __enter__(self) -> ResultStream:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def _outputs_per_batch(info: UdfInfo, options: Mapping[str, Any]) -> int | None:

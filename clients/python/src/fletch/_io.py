@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -378,3 +378,38 @@ def finish_call(info: UdfInfo, call: CallInput, outputs: Sequence[pa.RecordBatch
 
         return polars.from_arrow(table)
     return table
+
+
+class ResultStream(Iterator[pa.RecordBatch]):
+    """The output batches of one exchange, as they arrive (from ``Client.call_stream`` or, in-process,
+    ``fletch.testing.LocalUdfs.call_stream``).
+
+    The client's background thread writes the input batches, at most ``max_in_flight`` ahead of the outputs
+    consumed. Iterating to the end, ``close()``, leaving a ``with`` block, or dropping the last reference ends
+    the call (and joins that thread).
+    """
+
+    def __init__(self, info: UdfInfo, outputs: Generator[pa.RecordBatch, None, None]) -> None:
+        self._info = info
+        self._outputs = outputs
+
+    @property
+    def info(self) -> UdfInfo:
+        """The UDF being called."""
+        return self._info
+
+    def __iter__(self) -> ResultStream:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        return next(self._outputs)
+
+    def close(self) -> None:
+        """End the call if it is still running, dropping its state."""
+        self._outputs.close()
+
+    def __enter__(self) -> ResultStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

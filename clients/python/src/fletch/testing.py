@@ -40,11 +40,19 @@ import pyarrow.compute as pc
 from fletch._conform import check_schema, conform_batch, for_exchange, parse_options
 from fletch._errors import ServerError, UdfError, UdfNotFound
 from fletch._info import UdfInfo, describe_text
-from fletch._io import check_stream, encode_options, finish_call, output_schema, prepare_call, rechunk
+from fletch._io import (
+    ResultStream,
+    check_stream,
+    encode_options,
+    finish_call,
+    output_schema,
+    prepare_call,
+    rechunk,
+)
 from fletch._kinds import AggregateSpec, TransformSpec
 from fletch._udf import ERROR_COLUMN, UdfSpec, collect
 
-__all__ = ["MAX_BATCH_ROWS", "TABLE_BATCH_ROWS", "LocalResultStream", "LocalUdfs", "load"]
+__all__ = ["MAX_BATCH_ROWS", "TABLE_BATCH_ROWS", "LocalUdfs", "load"]
 
 MAX_BATCH_ROWS: Final = 64 * 1024
 """The server's default ``--max-batch-rows``: larger input batches are sliced before the UDF sees them."""
@@ -221,7 +229,7 @@ class LocalUdfs:
         batch_size: int | None = None,
         timeout: float | None = None,
         options: Mapping[str, Any] | None = None,
-    ) -> LocalResultStream:
+    ) -> ResultStream:
         """Stream batches through a UDF as :meth:`fletch.Client.call_stream` does: lazily, the same output
         batches, and nothing runs before the first ``next()``."""
         info = self.describe(name)
@@ -230,7 +238,7 @@ class LocalUdfs:
             if not isinstance(batch_size, int) or batch_size < 1:
                 raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
             stream = rechunk(stream, batch_size)
-        return LocalResultStream(info, self._exchange(info, encode_options(options), stream))
+        return ResultStream(info, self._exchange(info, encode_options(options), stream))
 
     def _exchange(
         self, info: UdfInfo, encoded: str | None, batches: Iterable[pa.RecordBatch]
@@ -267,35 +275,6 @@ class LocalUdfs:
                 yield from output.batch(index, piece.num_rows, outs)
         if session is not None:
             yield from output.finish(worker(None, 0, session.finish))
-
-
-class LocalResultStream(Iterator[pa.RecordBatch]):
-    """The output batches of one :meth:`LocalUdfs.call_stream`, as :class:`fletch.ResultStream` gives them."""
-
-    def __init__(self, info: UdfInfo, outputs: Generator[pa.RecordBatch, None, None]) -> None:
-        self._info = info
-        self._outputs = outputs
-
-    @property
-    def info(self) -> UdfInfo:
-        """The UDF being called."""
-        return self._info
-
-    def __iter__(self) -> LocalResultStream:
-        return self
-
-    def __next__(self) -> pa.RecordBatch:
-        return next(self._outputs)
-
-    def close(self) -> None:
-        """End the call, dropping its state; the iterator then ends."""
-        self._outputs.close()
-
-    def __enter__(self) -> LocalResultStream:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def _worker_call(name: str, batch: int | None, offset: int, call: Callable[..., Any], *args: Any) -> Any:
