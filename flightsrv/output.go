@@ -175,8 +175,9 @@ func inBatch(err error, offset int64) error {
 	return err
 }
 
-// checkTypes holds a session to its declared output types. Field names
-// do not travel with batches, so they need not match.
+// checkTypes holds a session to its declared output types and nested
+// nullability. Field names do not travel with batches, so they need not
+// match.
 func checkTypes(schema *arrow.Schema, out arrow.RecordBatch, batch int) error {
 	if int(out.NumCols()) != schema.NumFields() {
 		return fmt.Errorf("%w: batch %d: returned %d columns, want %d", udfcatalog.ErrBadOutput, batch, out.NumCols(), schema.NumFields())
@@ -185,6 +186,9 @@ func checkTypes(schema *arrow.Schema, out arrow.RecordBatch, batch int) error {
 		if got := out.Column(i).DataType(); !arrow.TypeEqual(got, f.Type) {
 			return fmt.Errorf("%w: batch %d: column %d is %s, want %s", udfcatalog.ErrBadOutput, batch, i, got, f.Type)
 		}
+	}
+	if err := udfcatalog.CheckNulls(schema, out); err != nil {
+		return fmt.Errorf("%w: batch %d: %w", udfcatalog.ErrBadOutput, batch, err)
 	}
 	return nil
 }

@@ -33,6 +33,9 @@ type InputPlan struct {
 	fn     *UDF
 	schema *arrow.Schema
 	noop   bool // every column already has its declared type
+	// nonNull is set when some nested field is declared non-null: such
+	// input is checked before the UDF sees it.
+	nonNull bool
 }
 
 // PlanInput checks that got can be fed to fn. Each column must have the
@@ -46,6 +49,7 @@ func PlanInput(fn *UDF, got *arrow.Schema) (*InputPlan, error) {
 			fn.Name, len(fn.Params), paramList(fn.Params), got.NumFields(), fieldList(got.Fields()))
 	}
 	p := &InputPlan{fn: fn, schema: fn.InputSchema(), noop: true}
+	p.nonNull = HasNonNull(p.schema)
 	for i, param := range fn.Params {
 		gotType := got.Field(i).Type
 		conv, err := conformType(gotType, param.Type)
@@ -62,6 +66,35 @@ func PlanInput(fn *UDF, got *arrow.Schema) (*InputPlan, error) {
 
 // Apply returns rec with the declared input schema. The caller releases the result.
 func (p *InputPlan) Apply(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	out, err := p.conform(ctx, mem, rec)
+	if err != nil || !p.nonNull {
+		return out, err
+	}
+	if err := CheckNulls(p.schema, out); err != nil {
+		out.Release()
+		var v *NullViolation
+		if errors.As(err, &v) {
+			return nil, fmt.Errorf("%w: %s: input column %d (%q): %w", ErrSchemaMismatch, p.fn.Name, v.Column, p.fn.Params[v.Column].Name,
+				&nullInput{v: v, want: typeText(p.fn.Params[v.Column].Type)})
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// nullInput words a NullViolation in an input column as expected vs got.
+type nullInput struct {
+	v    *NullViolation
+	want string
+}
+
+func (e *nullInput) Error() string {
+	return fmt.Sprintf("expected %s, got a null in %q at row %d", e.want, e.v.Path, e.v.Row)
+}
+
+func (e *nullInput) Unwrap() error { return e.v }
+
+func (p *InputPlan) conform(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	if p.noop && rec.Schema().Equal(p.schema) {
 		rec.Retain()
 		return rec, nil

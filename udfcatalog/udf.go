@@ -147,29 +147,48 @@ const RowColumn = "row"
 // functions and aggregates return their result; a table function returns
 // the row index and its result; a transform returns its result's fields.
 // A table function's struct result is one column per field.
+//
+// Every column is nullable but a table function's row index, whatever the
+// function declares: a null argument to a parameter that takes none, and
+// the null and error_column policies, make rows null, and engines expect
+// nullable results (RisingWave's decoder rejects a batch with a null in a
+// non-null column; Databend's CREATE FUNCTION declares nullable ones).
+// Nested fields keep their declared nullability, which CheckNulls holds
+// outputs to. Result.Nullable says whether the function itself may return
+// null, for descriptions.
 func (u *UDF) OutputSchema() *arrow.Schema {
 	switch u.Kind {
 	case KindTable:
 		row := arrow.Field{Name: RowColumn, Type: arrow.PrimitiveTypes.Int32}
-		return arrow.NewSchema(append([]arrow.Field{row}, columns(u.Result)...), nil)
+		return arrow.NewSchema(append([]arrow.Field{row}, nullableColumns(u.Result)...), nil)
 	case KindTransform:
-		return arrow.NewSchema(columns(u.Result), nil)
+		return arrow.NewSchema(nullableColumns(u.Result), nil)
 	}
-	return arrow.NewSchema([]arrow.Field{u.Result}, nil)
+	return arrow.NewSchema([]arrow.Field{nullable(u.Result)}, nil)
 }
 
-// columns splits a struct result into its fields.
-func columns(result arrow.Field) []arrow.Field {
-	if st, ok := result.Type.(*arrow.StructType); ok {
-		return st.Fields()
+// nullableColumns splits a struct result into its fields, each nullable.
+func nullableColumns(result arrow.Field) []arrow.Field {
+	st, ok := result.Type.(*arrow.StructType)
+	if !ok {
+		return []arrow.Field{nullable(result)}
 	}
-	return []arrow.Field{result}
+	fields := st.Fields()
+	for i := range fields {
+		fields[i] = nullable(fields[i])
+	}
+	return fields
+}
+
+func nullable(f arrow.Field) arrow.Field {
+	f.Nullable = true
+	return f
 }
 
 // ErrorOutputSchema is OutputSchema with the error column, for batches in
 // which some row failed under OnErrorColumn.
 func (u *UDF) ErrorOutputSchema() *arrow.Schema {
-	return arrow.NewSchema([]arrow.Field{u.Result, {Name: ErrorColumn, Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+	return arrow.NewSchema([]arrow.Field{nullable(u.Result), {Name: ErrorColumn, Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
 }
 
 // SignatureSchema is the input fields followed by the output fields: the

@@ -83,11 +83,7 @@ func printDescription(w io.Writer, d *udfDescription) {
 		}
 		tw.Flush()
 	}
-	nullable := "never null"
-	if u.Return.Nullable {
-		nullable = "may be null"
-	}
-	fmt.Fprintf(w, "returns: %s %s (%s)\n", u.Return.Name, u.Return.Type, nullable)
+	fmt.Fprintf(w, "returns: %s %s (%s)\n", u.Return.Name, u.Return.Type, resultNulls(u))
 
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "signature schema (GetFlightInfo; total_records = %d parameters):\n", len(d.params))
@@ -116,6 +112,33 @@ func printDescription(w io.Writer, d *udfDescription) {
 			fmt.Fprintf(w, "    %s = %s\n", k, md.Values()[i])
 		}
 	}
+}
+
+// resultNulls says when u's result is null. The function's own return
+// may be declared non-null, but a scalar function's result column is
+// still null for a null argument it does not take, or a failed row under
+// a null-making error policy.
+func resultNulls(u *udfInfo) string {
+	if u.Return.Nullable {
+		return "may be null"
+	}
+	if u.Kind != kindScalar {
+		return "never null"
+	}
+	var when []string
+	for _, p := range u.Params {
+		if !p.Nullable {
+			when = append(when, "for a null argument")
+			break
+		}
+	}
+	if u.OnError == onErrorNull || u.OnError == onErrorColumn {
+		when = append(when, "for a failed row")
+	}
+	if len(when) == 0 {
+		return "never null"
+	}
+	return "the function never returns null; the result is null " + strings.Join(when, " and ")
 }
 
 // onErrorText is u's on_error policy, with what it does to a failing row.

@@ -119,3 +119,29 @@ func TestDescribeErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestResultNulls(t *testing.T) {
+	strict := []fieldInfo{{Name: "a"}}
+	taking := []fieldInfo{{Name: "a", Nullable: true}}
+	tests := []struct {
+		name string
+		give udfInfo
+		want string
+	}{
+		{"may return null", udfInfo{Kind: kindScalar, Params: taking, Return: fieldInfo{Nullable: true}}, "may be null"},
+		{"null argument", udfInfo{Kind: kindScalar, Params: strict},
+			"the function never returns null; the result is null for a null argument"},
+		{"failed row", udfInfo{Kind: kindScalar, Params: taking, OnError: onErrorNull},
+			"the function never returns null; the result is null for a failed row"},
+		{"both", udfInfo{Kind: kindScalar, Params: strict, OnError: onErrorColumn},
+			"the function never returns null; the result is null for a null argument and for a failed row"},
+		{"never", udfInfo{Kind: kindScalar, Params: taking, OnError: onErrorRaise}, "never null"},
+		{"no parameters", udfInfo{Kind: kindScalar}, "never null"},
+		{"aggregate skips nulls", udfInfo{Kind: "aggregate", Params: strict}, "never null"},
+	}
+	for _, tt := range tests {
+		if got := resultNulls(&tt.give); got != tt.want {
+			t.Errorf("%s: resultNulls = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -466,8 +466,8 @@ func TestDescribeKinds(t *testing.T) {
   s     utf8   nullable  parameter 0
   n     int64  nullable  parameter 1
   row   int32  not null  input row index (table function)
-  item  utf8   not null  result column
-  i     int64  not null  result column
+  item  utf8   nullable  result column
+  i     int64  nullable  result column
 `},
 		{"series", `  n       int64  nullable  parameter 0
   row     int32  not null  input row index (table function)

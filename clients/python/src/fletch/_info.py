@@ -90,9 +90,13 @@ class UdfInfo:
 
     @property
     def output_schema(self) -> pa.Schema:
-        """The single result field, named after the UDF: the schema of output batches."""
+        """The single result field, named after the UDF: the schema of output batches.
+
+        It is nullable whatever ``returns.nullable`` says: that flag tells whether the function itself may
+        return null, but a null argument it does not take, or a failed row under ``on_error="null"``, still
+        makes a row null (docs/types.md)."""
         r = self.returns
-        return pa.schema([pa.field(r.name, r.type, nullable=r.nullable)])
+        return pa.schema([pa.field(r.name, r.type, nullable=True)])
 
     @property
     def signature(self) -> str:

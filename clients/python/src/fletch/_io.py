@@ -327,7 +327,8 @@ def output_schema(info: UdfInfo) -> pa.Schema:
     it is a struct (table functions); the result's fields (transforms).
     """
     result = info.output_schema.field(0)
-    columns = list(result.type) if isinstance(result.type, pa.StructType) else [result]
+    struct = isinstance(result.type, pa.StructType)
+    columns = [f.with_nullable(True) for f in result.type] if struct else [result]
     if info.kind == "table":
         return pa.schema([pa.field(ROW_COLUMN, pa.int32(), nullable=False), *columns])
     if info.kind == "transform":

@@ -117,11 +117,13 @@ class TableSpec(SpecBase):
         return _describe(self.name, "table", self.params, self.result, self.doc, self.volatility)
 
     def output_schema(self) -> pa.Schema:
-        """``row`` (int32), then the result, or its fields when it is a struct (a tuple or dataclass)."""
+        """``row`` (int32), then the result, or its fields when it is a struct (a tuple or dataclass).
+
+        Result columns are nullable, as the server declares every result column (docs/types.md)."""
         fields = [pa.field("row", pa.int32(), nullable=False)]
         rt = self.result.type
         if isinstance(rt, pa.StructType):
-            fields.extend(rt.field(i) for i in range(rt.num_fields))
+            fields.extend(rt.field(i).with_nullable(True) for i in range(rt.num_fields))
         else:
             fields.append(pa.field(self.name, rt))
         return pa.schema(fields)
@@ -508,7 +510,8 @@ class TransformSpec(SpecBase):
         return _describe(self.name, "transform", self.params, self.result, self.doc, self.volatility)
 
     def output_schema(self) -> pa.Schema:
-        return self._output_schema
+        """The declared output columns, each nullable, as the server declares every result column."""
+        return pa.schema([f.with_nullable(True) for f in self._output_schema])
 
     def open(self, options: Mapping[str, Any]) -> _TransformSession:
         """The callable for one exchange: a fresh instance of a class, or the function itself."""

@@ -142,7 +142,9 @@ class UdfSpec(SpecBase):
         return self._evaluator(batch)
 
     def output_schema(self) -> pa.Schema:
-        return pa.schema([pa.field(self.name, self.result.type, nullable=self.result.nullable)])
+        """The result column, nullable even when the function never returns None: a null argument it does
+        not take, or a failed row under ``on_error="null"``, makes the row null (docs/types.md)."""
+        return pa.schema([pa.field(self.name, self.result.type, nullable=True)])
 
     def outputs(self, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
         """What a worker returns for batch: one batch of the results and, under ``on_error="error_column"``

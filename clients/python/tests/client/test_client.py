@@ -52,7 +52,10 @@ def test_describe(fc: fletch.Client) -> None:
     assert info.volatility == "immutable"
     assert info.params == (fletch.ParamInfo("price", pa.decimal128(10, 2), "decimal128(10, 2)", False),)
     assert info.input_schema == pa.schema([pa.field("price", pa.decimal128(10, 2))])
-    assert info.output_schema == pa.schema([pa.field("with_tax", pa.decimal128(10, 2), nullable=False)])
+    assert info.output_schema == pa.schema(
+        [pa.field("with_tax", pa.decimal128(10, 2))]
+    )  # the wire says nullable
+    assert info.returns.nullable is False  # the function never returns None
     assert info.signature == "with_tax(price decimal128(10, 2)) -> decimal128(10, 2)"
     assert info.metadata["name"] == "with_tax"
     with pytest.raises(dataclasses.FrozenInstanceError):
