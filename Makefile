@@ -13,7 +13,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PY      := $(VENV)/bin/python
 
-.PHONY: all build bundle serve test test-go test-python lint lint-go lint-python bench bench-quick bench-full \
+.PHONY: all build bundle serve test test-go test-python test-python-pipe lint lint-go lint-python bench bench-quick bench-full \
   build-arm64 test-arm64 fuzz clean FORCE
 
 all: build
@@ -41,7 +41,7 @@ $(VENV)/.installed: clients/python/requirements-test.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r clients/python/requirements-test.txt
 	touch $@
 
-test: lint test-go test-python bench-quick
+test: lint test-go test-python test-python-pipe bench-quick
 
 lint: lint-go lint-python
 
@@ -64,6 +64,12 @@ test-go: bundle
 
 test-python: build $(VENV)/.installed
 	cd clients/python && FLETCH_BIN=$(CURDIR)/$(BIN) $(CURDIR)/$(PY) -m pytest -q tests
+
+# The end-to-end Python UDF tests again with every body through the pipes, so
+# the fallback transport (the only one elsewhere than Linux) stays alive.
+test-python-pipe: build $(VENV)/.installed
+	cd clients/python && FLETCH_BIN=$(CURDIR)/$(BIN) FLETCH_TEST_WORKER_TRANSPORT=pipe $(CURDIR)/$(PY) -m pytest -q \
+	  tests/test_python_udfs.py tests/test_kinds.py tests/test_udf_policies.py tests/test_nullability.py tests/test_exchange.py
 
 # Go exchange benchmarks beside the bare arrow-go echo baseline, summarised
 # as medians and ratios (see docs/benchmarks.md).

@@ -1,7 +1,6 @@
 package exec
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 
@@ -280,15 +277,14 @@ func describe(f pybridge.Function) (*udfcatalog.UDF, error) {
 		return nil, fmt.Errorf("%w: worker described %q as %q in %q", udfcatalog.ErrInvalidUDF, f.Name, fn.Name, fn.Language)
 	}
 	fn.Module = f.Module
-	fn.Module = f.Module
 	fn.Version = udfcatalog.Digest(fn.Name, fn.Kind, fn.Language, fn.Params, fn.Result, []byte(f.SourceSHA256))
 	return &fn, nil
 }
 
 // Open starts a session for fn on the generation that serves its
 // version. Scalar and table functions run batch by batch on whichever
-// worker is free; aggregates and transforms keep their state in one worker
-// for the whole exchange, opened with the client's exchange options.
+// worker is least busy; aggregates and transforms keep their state in one
+// worker for the whole exchange, opened with the client's exchange options.
 func (p *Python) Open(ctx context.Context, fn *udfcatalog.UDF, options []byte) (_ Session, err error) {
 	gen, err := p.acquire(fn)
 	if err != nil {
@@ -299,7 +295,11 @@ func (p *Python) Open(ctx context.Context, fn *udfcatalog.UDF, options []byte) (
 			p.release(gen)
 		}
 	}()
-	s := &pythonSession{p: p, gen: gen, fn: fn, schema: fn.OutputSchema(), options: options}
+	s := &pythonSession{
+		p: p, gen: gen, fn: fn,
+		output:      schemaMessage(fn.OutputSchema(), p.mem),
+		errorOutput: schemaMessage(fn.ErrorOutputSchema(), p.mem),
+	}
 	if fn.Kind != udfcatalog.KindAggregate && fn.Kind != udfcatalog.KindTransform {
 		return s, nil
 	}
@@ -307,60 +307,64 @@ func (p *Python) Open(ctx context.Context, fn *udfcatalog.UDF, options []byte) (
 	if err != nil {
 		return nil, s.classify(err)
 	}
-	if _, err := pinned.Call(ctx, pybridge.Request{Fn: fn.Name, Op: "open", Options: options}); err != nil {
+	open := pybridge.Request{Fn: fn.Name, Op: pybridge.OpOpen, Options: options,
+		Input: pybridge.Bytes(schemaMessage(fn.InputSchema(), p.mem))}
+	reply, err := pinned.Call(ctx, open)
+	if err != nil {
 		pinned.Release()
 		return nil, s.classify(err)
 	}
+	reply.Release()
 	s.pinned = pinned
 	return s, nil
 }
 
 type pythonSession struct {
-	p        *Python
-	gen      *generation
-	fn       *udfcatalog.UDF
-	schema   *arrow.Schema
-	options  []byte
-	pinned   *pybridge.Pinned // for stateful kinds
-	finished bool
+	p   *Python
+	gen *generation
+	fn  *udfcatalog.UDF
+	// output and errorOutput are the schemas replies are decoded with, as
+	// encapsulated IPC schema messages.
+	output, errorOutput []byte
+	pinned              *pybridge.Pinned // for stateful kinds
+	finished            bool
 }
 
 func (s *pythonSession) call(ctx context.Context, req pybridge.Request) ([]arrow.RecordBatch, error) {
-	var reply []byte
+	var reply *pybridge.Reply
 	var err error
 	if s.pinned != nil {
 		reply, err = s.pinned.Call(ctx, req)
 	} else {
-		req.Options = s.options
 		reply, err = s.gen.pool.Call(ctx, req)
 	}
 	if err != nil {
 		return nil, s.classify(err)
 	}
-	outs, err := arrowsafe.ReadBatches(reply, s.p.maxDecompressed)
+	schema := s.output
+	if reply.ErrorColumn {
+		if s.fn.OnError != udfcatalog.OnErrorColumn {
+			reply.Release()
+			return nil, fmt.Errorf("%w: %s returned an error column, but its on_error is %q", udfcatalog.ErrBadOutput, s.fn.Name, s.fn.OnError)
+		}
+		schema = s.errorOutput
+	}
+	body := replyBuffer(reply)
+	defer body.Release() // the batches hold it while they live
+	outs, err := arrowsafe.ReadMessages(s.p.mem, schema, body, s.p.maxDecompressed)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", udfcatalog.ErrBadOutput, s.fn.Name, err)
-	}
-	for i, out := range outs {
-		outs[i], err = s.relabel(out)
-		if err != nil {
-			release(outs[i+1:])
-			return nil, err
-		}
 	}
 	return outs, nil
 }
 
 func (s *pythonSession) Process(ctx context.Context, in arrow.RecordBatch) ([]arrow.RecordBatch, error) {
-	var buf bytes.Buffer
-	w := ipc.NewWriter(&buf, ipc.WithSchema(in.Schema()), ipc.WithAllocator(s.p.mem))
-	if err := w.Write(in); err != nil {
-		return nil, fmt.Errorf("encode input for %s: %w", s.fn.Name, err)
+	body, err := newBatchBody(in, s.p.mem)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.fn.Name, err)
 	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("encode input for %s: %w", s.fn.Name, err)
-	}
-	return s.call(ctx, pybridge.Request{Fn: s.fn.Name, Input: buf.Bytes()})
+	defer body.Release()
+	return s.call(ctx, pybridge.Request{Fn: s.fn.Name, Input: body})
 }
 
 // Finish asks a stateful UDF for what it emits at the end of input.
@@ -369,27 +373,7 @@ func (s *pythonSession) Finish(ctx context.Context) ([]arrow.RecordBatch, error)
 		return nil, nil
 	}
 	s.finished = true
-	return s.call(ctx, pybridge.Request{Fn: s.fn.Name, Op: "finish"})
-}
-
-// relabel gives a worker's batch the declared schema, or the one with an
-// error column for an error_column UDF some of whose rows failed. It takes
-// ownership of out.
-func (s *pythonSession) relabel(out arrow.RecordBatch) (arrow.RecordBatch, error) {
-	defer out.Release()
-	schema := s.schema
-	if s.fn.OnError == udfcatalog.OnErrorColumn && int(out.NumCols()) == schema.NumFields()+1 {
-		schema = s.fn.ErrorOutputSchema()
-	}
-	if int(out.NumCols()) != schema.NumFields() {
-		return nil, fmt.Errorf("%w: %s returned %d columns, want %d", udfcatalog.ErrBadOutput, s.fn.Name, out.NumCols(), schema.NumFields())
-	}
-	for i, f := range schema.Fields() {
-		if got := out.Column(i).DataType(); !arrow.TypeEqual(got, f.Type) {
-			return nil, fmt.Errorf("%w: %s returned column %d as %s, want %s", udfcatalog.ErrBadOutput, s.fn.Name, i, got, f.Type)
-		}
-	}
-	return array.NewRecordBatch(schema, out.Columns(), out.NumRows()), nil
+	return s.call(ctx, pybridge.Request{Fn: s.fn.Name, Op: pybridge.OpFinish})
 }
 
 func release(recs []arrow.RecordBatch) {
@@ -416,13 +400,13 @@ func (s *pythonSession) classify(err error) error {
 	return err
 }
 
-// Parallelism lets one exchange use every worker, unless its state lives
-// in one.
+// Parallelism lets one exchange fill every worker's pipeline, unless its
+// state lives in one worker.
 func (s *pythonSession) Parallelism() int {
 	if s.pinned != nil {
 		return 1
 	}
-	return s.gen.pool.Size()
+	return s.gen.pool.Slots()
 }
 
 // Close releases a pinned worker, first dropping state an unfinished
@@ -438,7 +422,8 @@ func (s *pythonSession) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	_, err := s.pinned.Call(ctx, pybridge.Request{Fn: s.fn.Name, Op: "close"})
+	reply, err := s.pinned.Call(ctx, pybridge.Request{Fn: s.fn.Name, Op: pybridge.OpClose})
+	reply.Release()
 	return err
 }
 

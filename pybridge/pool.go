@@ -62,7 +62,21 @@ type Config struct {
 	StopTimeout time.Duration
 	// MaxReplyBytes bounds a reply body; default 1 GiB.
 	MaxReplyBytes int64
+	// Pipeline is how many calls one worker may hold at once: the one it
+	// runs and those queued behind it, so it never waits for the server
+	// between batches. Default 2.
+	Pipeline int
+	// SharedBytes is the size of each half of a worker's shared memory
+	// (requests, replies), where bodies that fit travel without crossing
+	// the pipes. Default 64 MiB; negative: every body crosses the pipes
+	// (as on platforms without shared memory).
+	SharedBytes int
 }
+
+// DefaultSharedBytes is Config.SharedBytes's default: room for a few
+// batches of the largest size the server slices input to (16 MiB); pages
+// are only backed once touched.
+const DefaultSharedBytes = 64 << 20
 
 func (c Config) withDefaults() Config {
 	c.Interpreter.Env = append(slices.Clip(c.Interpreter.Env), c.Env...)
@@ -84,31 +98,42 @@ func (c Config) withDefaults() Config {
 	if c.MaxReplyBytes <= 0 {
 		c.MaxReplyBytes = 1 << 30
 	}
+	if c.Pipeline <= 0 {
+		c.Pipeline = 2
+	}
+	switch {
+	case c.SharedBytes == 0:
+		c.SharedBytes = DefaultSharedBytes
+	case c.SharedBytes < 0:
+		c.SharedBytes = 0
+	}
 	return c
 }
 
 // Pool runs calls on a fixed number of worker processes, each of which has
-// loaded every module. A call goes to whichever worker is free. A worker
-// that dies, hangs or breaks the protocol is replaced.
+// loaded every module. A call goes to the least busy worker that has room
+// in its pipeline. A worker that dies, hangs or breaks the protocol is
+// replaced.
 type Pool struct {
 	cfg       Config
 	log       hclog.Logger
 	functions []Function
 	errors    []ModuleError
-	idle      chan *worker
-	done      chan struct{} // closed by Close
+	index     map[string]uint32 // function name → its index in the loaded reply
+	done      chan struct{}     // closed by Close
 
 	mu       sync.Mutex
-	workers  map[*worker]bool
+	workers  []*worker // the live ones
 	nextID   int
 	spawnErr error // the latest failure to replace a worker
 	// spawnFailures counts consecutive failed replacements; with no worker
 	// left, calls fail fast once it reaches giveUpAfter.
 	spawnFailures int
-	changed       chan struct{} // closed and renewed when workers or spawnErr change
+	changed       chan struct{} // closed and renewed when workers free up or change
+	waiters       int           // callers waiting on changed
 	closed        bool
 
-	// background tracks respawns and the recovery of cancelled calls.
+	// background tracks the replacement of lost workers.
 	background sync.WaitGroup
 }
 
@@ -121,9 +146,7 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	p := &Pool{
 		cfg:     cfg,
 		log:     cfg.Logger,
-		idle:    make(chan *worker, cfg.Workers),
 		done:    make(chan struct{}),
-		workers: make(map[*worker]bool),
 		changed: make(chan struct{}),
 	}
 	type started struct {
@@ -142,18 +165,24 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	wg.Wait()
 	p.nextID = cfg.Workers
 	var errs []error
+	p.mu.Lock()
 	for i, r := range results {
 		if r.err != nil {
 			errs = append(errs, r.err)
 			continue
 		}
-		p.workers[r.w] = true
-		p.idle <- r.w
-		if i == 0 || p.functions == nil {
+		p.workers = append(p.workers, r.w)
+		if p.functions == nil {
 			p.functions, p.errors = r.load.Functions, r.load.Errors
 		} else if err := sameFunctions(p.functions, r.load.Functions); err != nil {
 			errs = append(errs, fmt.Errorf("worker %d: %w", i, err))
 		}
+	}
+	p.mu.Unlock()
+	p.replaceDead()
+	p.index = make(map[string]uint32, len(p.functions))
+	for i, f := range p.functions {
+		p.index[f.Name] = uint32(i)
 	}
 	if len(errs) > 0 {
 		p.Close()
@@ -167,11 +196,21 @@ type loadReply struct {
 	Errors    []ModuleError `json:"errors"`
 }
 
+func (p *Pool) workerOptions() workerOptions {
+	return workerOptions{
+		interp:      p.cfg.Interpreter,
+		sharedBytes: p.cfg.SharedBytes,
+		maxReply:    p.cfg.MaxReplyBytes,
+		log:         p.log,
+		onLost:      p.lost,
+	}
+}
+
 // spawn starts one worker and loads the modules in it.
 func (p *Pool) spawn(ctx context.Context, id int) (*worker, loadReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
-	w, err := startWorker(ctx, id, p.cfg.Interpreter, p.log)
+	w, err := startWorker(ctx, id, p.workerOptions())
 	if err != nil {
 		return nil, loadReply{}, err
 	}
@@ -183,13 +222,16 @@ func (p *Pool) spawn(ctx context.Context, id int) (*worker, loadReply, error) {
 		w.kill()
 		return nil, loadReply{}, err
 	}
-	f, _, err := w.exchange(ctx, &frame{kind: kindLoad, header: req}, kindLoaded, 0)
-	if err == nil && f.kind == kindError {
-		err = fmt.Errorf("loading modules: %w", callError(f))
-	}
+	r, err := w.request(ctx, frame{kind: kindLoad, header: req}, nil, p.cfg.StartTimeout)
 	var load loadReply
-	if err == nil {
-		if jerr := json.Unmarshal(f.header, &load); jerr != nil {
+	switch {
+	case err != nil:
+	case r.f.kind == kindError:
+		err = fmt.Errorf("loading modules: %w", callError(r.f))
+	case r.f.kind != kindLoaded:
+		err = fmt.Errorf("%w: a %s frame answered the load", ErrProtocol, r.f.kind)
+	default:
+		if jerr := json.Unmarshal(r.f.header, &load); jerr != nil {
 			err = fmt.Errorf("%w: loaded frame: %w", ErrProtocol, jerr)
 		}
 	}
@@ -220,39 +262,64 @@ func (p *Pool) Functions() []Function { return p.functions }
 // LoadErrors returns the modules that failed to import.
 func (p *Pool) LoadErrors() []ModuleError { return p.errors }
 
-// Size is the number of workers, and so how many calls can run at once.
+// Size is the number of workers.
 func (p *Pool) Size() int { return p.cfg.Workers }
+
+// Slots is how many calls the pool takes at once: every worker's pipeline.
+func (p *Pool) Slots() int { return p.cfg.Workers * p.cfg.Pipeline }
 
 // Request is one call to a UDF in a worker.
 type Request struct {
-	Fn string `json:"fn"`
-	// Op is empty (or "batch") to evaluate Input; stateful UDFs also take
-	// "open" (with Options), "finish" and "close".
-	Op string `json:"op,omitempty"`
+	Fn string
+	Op Op
 	// Options are the client's exchange options, as JSON.
-	Options json.RawMessage `json:"options,omitempty"`
-	// Input is an Arrow IPC stream, or empty.
-	Input []byte `json:"-"`
+	Options json.RawMessage
+	// Input is one encapsulated Arrow IPC record batch message of the
+	// function's input schema (OpBatch), the input schema as an
+	// encapsulated schema message (OpOpen), or nil.
+	Input Body
 }
 
-// Call runs one request on whichever worker is free and returns the reply
-// body (an Arrow IPC stream of zero or more batches). A Python exception is
-// a *CallError. A worker that dies or exceeds the call timeout fails the
-// call with ErrWorkerCrashed or ErrTimeout and is replaced; the call is not
-// retried.
-func (p *Pool) Call(ctx context.Context, req Request) ([]byte, error) {
-	w, err := p.acquire(ctx)
+// Call runs one request on the least busy worker and returns its reply,
+// which the caller releases. A Python exception is a *CallError. A worker
+// that dies or exceeds the call timeout fails the call with
+// ErrWorkerCrashed or ErrTimeout and is replaced; the call is not retried.
+func (p *Pool) Call(ctx context.Context, req Request) (*Reply, error) {
+	fn, err := p.lookup(req.Fn)
 	if err != nil {
 		return nil, err
 	}
-	out, healthy, err := p.callOn(ctx, w, req)
-	switch healthy {
-	case recovering:
-		p.recoverWorker(w)
-	default:
-		p.release(w, healthy == ok)
+	w, err := p.pick(ctx, false)
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	defer p.finished(w)
+	return p.callOn(ctx, w, fn, req)
+}
+
+func (p *Pool) lookup(name string) (uint32, error) {
+	fn, ok := p.index[name]
+	if !ok {
+		return 0, fmt.Errorf("%w: the worker pool has no UDF %q", ErrProtocol, name)
+	}
+	return fn, nil
+}
+
+func (p *Pool) callOn(ctx context.Context, w *worker, fn uint32, req Request) (*Reply, error) {
+	f := frame{kind: kindCall, fn: fn, flags: uint16(req.Op) << opShift, header: req.Options}
+	r, err := w.request(ctx, f, req.Input, p.cfg.CallTimeout)
+	switch {
+	case errors.Is(err, ErrTimeout):
+		return nil, fmt.Errorf("%s: %w", req.Fn, err)
+	case err != nil:
+		return nil, err
+	case r.f.kind == kindError:
+		return nil, callError(r.f)
+	case r.f.kind != kindResult:
+		w.killBecause(fmt.Sprintf("a %s frame answered a call", r.f.kind))
+		return nil, fmt.Errorf("%w: worker %d answered a call with a %s frame", ErrProtocol, w.id, r.f.kind)
+	}
+	return w.reply(r), nil
 }
 
 // Pinned is one worker reserved for a stateful exchange, which keeps its
@@ -263,9 +330,9 @@ type Pinned struct {
 	broken error // set once the worker is lost; later calls fail with it
 }
 
-// Pin reserves a free worker until Release.
+// Pin reserves a worker with nothing in flight until Release.
 func (p *Pool) Pin(ctx context.Context) (*Pinned, error) {
-	w, err := p.acquire(ctx)
+	w, err := p.pick(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -274,150 +341,132 @@ func (p *Pool) Pin(ctx context.Context) (*Pinned, error) {
 
 // Call runs one request on the pinned worker. Once the worker is lost,
 // every later call fails, since the state it held is gone.
-func (s *Pinned) Call(ctx context.Context, req Request) ([]byte, error) {
+func (s *Pinned) Call(ctx context.Context, req Request) (*Reply, error) {
 	if s.broken != nil {
 		return nil, s.broken
 	}
-	out, healthy, err := s.p.callOn(ctx, s.w, req)
-	if healthy != ok && err != nil {
-		s.broken = fmt.Errorf("the worker holding this exchange's state was lost: %w", err)
-		if healthy == recovering {
-			s.p.recoverWorker(s.w)
-		} else {
-			s.p.release(s.w, false)
-		}
-		s.w = nil
+	fn, err := s.p.lookup(req.Fn)
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	r, err := s.p.callOn(ctx, s.w, fn, req)
+	if err != nil && !s.w.alive() {
+		s.broken = fmt.Errorf("the worker holding this exchange's state was lost: %w", err)
+	}
+	return r, err
 }
 
 // Release returns the worker to the pool.
 func (s *Pinned) Release() {
-	if s.w != nil {
-		s.p.release(s.w, true)
-		s.w = nil
+	if s.w == nil {
+		return
 	}
+	s.p.mu.Lock()
+	s.w.pinned = false
+	s.p.mu.Unlock()
+	s.p.finished(s.w)
+	s.w = nil
 }
 
-// health says what a call left of its worker.
-type health int
-
-const (
-	ok         health = iota // serve more calls
-	lost                     // kill and replace it
-	recovering               // a cancelled call is still running; read its reply first
-)
-
-// callOn runs req on w.
-func (p *Pool) callOn(ctx context.Context, w *worker, req Request) ([]byte, health, error) {
-	header, err := json.Marshal(req)
-	if err != nil {
-		return nil, ok, err
+// pick waits for a worker with room: the least busy one, or for a pin,
+// one with nothing in flight, which it reserves.
+func (p *Pool) pick(ctx context.Context, pin bool) (*worker, error) {
+	limit := p.cfg.Pipeline
+	if pin {
+		limit = 1
 	}
-	// A timeout is the worker's fault only if the call timeout, not the
-	// caller's own deadline, ran out first.
-	deadline := time.Now().Add(p.cfg.CallTimeout)
-	callerDeadline, hasDeadline := ctx.Deadline()
-	callerFirst := hasDeadline && !callerDeadline.After(deadline)
-	callCtx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	f, sent, err := w.exchange(callCtx, &frame{kind: kindCall, header: header, body: req.Input}, kindResult, p.cfg.MaxReplyBytes)
-	switch {
-	case err == nil && f.kind == kindError:
-		return nil, ok, callError(f)
-	case err == nil:
-		return f.body, ok, nil
-	case errors.Is(err, ErrTimeout) && !callerFirst:
-		return nil, lost, fmt.Errorf("%w: %s did not answer within %s (the call timeout); the worker was killed",
-			ErrTimeout, req.Fn, p.cfg.CallTimeout)
-	case ctx.Err() != nil || errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled):
-		cause := ctx.Err()
-		if cause == nil {
-			cause = context.DeadlineExceeded
-		}
-		if sent {
-			// The caller gave up; the worker will still answer. Recover it
-			// rather than killing a healthy process.
-			return nil, recovering, cause
-		}
-		return nil, lost, cause // a request cut off mid-frame leaves no way back
-	}
-	return nil, lost, fmt.Errorf("%s: %w", req.Fn, err)
-}
-
-// acquire waits for an idle worker.
-func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 	for {
 		p.mu.Lock()
-		closed, changed := p.closed, p.changed
-		none := len(p.workers) == 0 && p.spawnFailures >= giveUpAfter
-		spawnErr := p.spawnErr
-		p.mu.Unlock()
-		switch {
-		case closed:
+		if p.closed {
+			p.mu.Unlock()
 			return nil, ErrClosed
-		case none:
-			return nil, fmt.Errorf("%w: no Python worker is running; the last %d attempts to start one failed, the latest with: %w",
-				ErrWorkerCrashed, giveUpAfter, spawnErr)
 		}
-		select {
-		case w := <-p.idle:
-			if w.alive() {
-				return w, nil
+		if len(p.workers) == 0 && p.spawnFailures >= giveUpAfter {
+			err := p.spawnErr
+			p.mu.Unlock()
+			return nil, fmt.Errorf("%w: no Python worker is running; the last %d attempts to start one failed, the latest with: %w",
+				ErrWorkerCrashed, giveUpAfter, err)
+		}
+		var best *worker
+		for _, w := range p.workers {
+			if w.pinned || w.inflight >= limit || !w.alive() {
+				continue
 			}
-			p.release(w, false) // died while idle
+			if best == nil || w.inflight < best.inflight {
+				best = w
+			}
+		}
+		if best != nil {
+			best.inflight++
+			best.pinned = pin
+			p.mu.Unlock()
+			return best, nil
+		}
+		changed := p.changed
+		p.waiters++
+		p.mu.Unlock()
+		select {
 		case <-changed:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+		}
+		p.mu.Lock()
+		p.waiters--
+		p.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 	}
 }
 
-// release returns a worker after a call: healthy ones go back to the idle
-// set, others are killed and replaced.
-func (p *Pool) release(w *worker, healthy bool) {
+// finished ends a call's hold on its worker.
+func (p *Pool) finished(w *worker) {
 	p.mu.Lock()
-	closed := p.closed
-	if !healthy || closed {
-		delete(p.workers, w)
-	}
-	p.mu.Unlock()
-	switch {
-	case closed:
-		w.stop(p.cfg.StopTimeout)
-	case healthy && w.alive():
-		p.idle <- w
-	default:
-		w.kill()
-		p.mu.Lock()
+	defer p.mu.Unlock()
+	w.inflight--
+	if p.waiters > 0 {
 		p.notify()
-		p.mu.Unlock()
-		p.background.Add(1)
-		go p.respawn()
 	}
 }
 
-// recoverWorker reads and discards the reply to a call its caller gave up
-// on, then returns the worker; one that does not answer within the call
-// timeout is killed and replaced.
-func (p *Pool) recoverWorker(w *worker) {
+// lost takes a failed worker out of service and starts its replacement.
+// The worker calls it once, from its reader.
+func (p *Pool) lost(w *worker) {
+	p.mu.Lock()
+	i := slices.Index(p.workers, w)
+	if i < 0 || p.closed {
+		p.mu.Unlock()
+		return // still starting (spawn reaps it), or being shut down
+	}
+	p.workers = slices.Delete(p.workers, i, i+1)
+	p.notify()
 	p.background.Add(1)
+	p.mu.Unlock()
 	go func() {
 		defer p.background.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.CallTimeout)
-		defer cancel()
-		_, _, err := w.exchange(ctx, nil, kindResult, p.cfg.MaxReplyBytes)
-		if err != nil {
-			w.log.Warn("a cancelled call did not finish; replacing the worker", "error", err)
-		}
-		p.release(w, err == nil)
+		w.kill()
+		p.respawn()
 	}()
+}
+
+// replaceDead replaces workers that died before they joined the pool,
+// when their reader's report could not find them in it.
+func (p *Pool) replaceDead() {
+	p.mu.Lock()
+	var dead []*worker
+	for _, w := range p.workers {
+		if !w.alive() {
+			dead = append(dead, w)
+		}
+	}
+	p.mu.Unlock()
+	for _, w := range dead {
+		p.lost(w)
+	}
 }
 
 // respawn replaces a dead worker, retrying with backoff until it succeeds
 // or the pool closes.
 func (p *Pool) respawn() {
-	defer p.background.Done()
 	backoff := 100 * time.Millisecond
 	for {
 		p.mu.Lock()
@@ -438,12 +487,12 @@ func (p *Pool) respawn() {
 		}
 		p.mu.Lock()
 		if err == nil && !p.closed {
-			p.workers[w] = true
+			p.workers = append(p.workers, w)
 			p.spawnErr, p.spawnFailures = nil, 0
 			p.notify()
 			p.mu.Unlock()
 			p.log.Info("replaced worker", "worker", id)
-			p.idle <- w
+			p.replaceDead()
 			return
 		}
 		closed := p.closed
@@ -490,7 +539,7 @@ func (p *Pool) spawnUntilClosed(id int) (*worker, loadReply, error) {
 	return p.spawn(ctx, id)
 }
 
-// notify wakes callers waiting in acquire. p.mu must be held.
+// notify wakes callers waiting in pick. p.mu must be held.
 func (p *Pool) notify() {
 	close(p.changed)
 	p.changed = make(chan struct{})
@@ -507,11 +556,8 @@ func (p *Pool) Close() error {
 	p.closed = true
 	close(p.done)
 	p.notify()
-	workers := make([]*worker, 0, len(p.workers))
-	for w := range p.workers {
-		workers = append(workers, w)
-	}
-	clear(p.workers)
+	workers := p.workers
+	p.workers = nil
 	p.mu.Unlock()
 
 	var wg sync.WaitGroup

@@ -156,7 +156,7 @@ func TestEmbeddedRuntime(t *testing.T) {
 		!strings.Contains(string(fns[0].Spec), `"type": "int64"`) {
 		t.Fatalf("Functions() = %+v", fns)
 	}
-	if _, err := pool.Call(context.Background(), Request{Fn: "plus_one", Input: []byte("not an IPC stream")}); err == nil {
+	if _, err := pool.Call(context.Background(), Request{Fn: "plus_one", Input: Bytes("not an IPC stream")}); err == nil {
 		t.Error("a call with a malformed body should fail")
 	}
 }

@@ -3,52 +3,63 @@ package pybridge
 import (
 	"bufio"
 	"os"
+	"sync"
 	"time"
 )
 
-// transport moves frames between the server and one worker. Pipes are the
-// only implementation so far; a shared-memory one will carry bodies
-// without copying them through the kernel.
-type transport interface {
-	send(f frame) error
-	receive(maxBody int64) (frame, error)
-	// setDeadline bounds blocked sends and receives; a past time
-	// interrupts them.
-	setDeadline(t time.Time) error
-	close() error
-}
-
-// pipeTransport speaks over two pipes: requests on the worker's fd 3,
-// replies on its fd 4.
-type pipeTransport struct {
+// channel carries frames between the server and one worker over two
+// pipes: requests on the worker's fd 3, replies on its fd 4. Any goroutine
+// may send; one reader goroutine receives.
+type channel struct {
 	requests *os.File // our write end
 	replies  *os.File // our read end
 	reader   *bufio.Reader
+	sendMu   sync.Mutex
 }
 
-func newPipeTransport(requests, replies *os.File) *pipeTransport {
+func newChannel(requests, replies *os.File) *channel {
 	enlargePipe(requests)
 	enlargePipe(replies)
-	return &pipeTransport{requests: requests, replies: replies, reader: bufio.NewReaderSize(replies, 1<<16)}
+	return &channel{requests: requests, replies: replies, reader: bufio.NewReaderSize(replies, 1<<16)}
 }
 
-func (t *pipeTransport) send(f frame) error { return writeFrame(t.requests, f) }
-
-func (t *pipeTransport) receive(maxBody int64) (frame, error) { return readFrame(t.reader, maxBody) }
-
-func (t *pipeTransport) setDeadline(d time.Time) error {
-	if err := t.requests.SetWriteDeadline(d); err != nil {
+// send writes frames in order, as one write when they are small. A
+// worker that does not read blocks the write, at most until deadline (the
+// zero time: no bound).
+func (c *channel) send(deadline time.Time, frames ...frame) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if err := c.requests.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
-	return t.replies.SetReadDeadline(d)
+	if len(frames) > 1 {
+		var buf []byte
+		for _, f := range frames {
+			buf = appendFrame(buf, f)
+		}
+		_, err := c.requests.Write(buf)
+		return err
+	}
+	return writeFrame(c.requests, frames[0])
 }
 
-// close closes the request pipe first: the worker sees end of input and
-// exits on its own.
-func (t *pipeTransport) close() error {
-	err := t.requests.Close()
-	if rerr := t.replies.Close(); err == nil {
-		err = rerr
-	}
-	return err
+// appendFrame appends a small frame's bytes to buf.
+func appendFrame(buf []byte, f frame) []byte {
+	start := len(buf)
+	buf = append(buf, make([]byte, framePrefixLen)...)
+	f.putPrefix(buf[start:])
+	return append(append(buf, f.header...), f.body...)
+}
+
+// receive reads the next frame; only the reader goroutine calls it.
+func (c *channel) receive(maxBody int64) (frame, error) { return readFrame(c.reader, maxBody) }
+
+// closeRequests ends the worker's input: it finishes what it has read
+// and exits.
+func (c *channel) closeRequests() error { return c.requests.Close() }
+
+// close closes both pipes, which also ends a blocked receive.
+func (c *channel) close() {
+	c.requests.Close()
+	c.replies.Close()
 }

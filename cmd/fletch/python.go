@@ -70,6 +70,7 @@ func pythonUDFs(ctx context.Context, cfg *serveConfig, catalog *udfcatalog.Regis
 			Workers:       cfg.workers,
 			CallTimeout:   cfg.callTimeout,
 			MaxReplyBytes: int64(cfg.maxMessageBytes),
+			SharedBytes:   sharedBytes(cfg.workerTransport),
 		},
 		Log: log,
 	})
@@ -167,4 +168,12 @@ func stateKey(file string) ([]byte, error) {
 		return nil, &usageError{msg: fmt.Sprintf("--state-key-file %s: the key must be at least 16 bytes, got %d", file, len(key))}
 	}
 	return key, nil
+}
+
+// sharedBytes is the pool's SharedBytes for a --worker-transport.
+func sharedBytes(transport string) int {
+	if transport == "pipe" {
+		return -1
+	}
+	return 0 // the default size
 }

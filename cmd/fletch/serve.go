@@ -16,8 +16,16 @@ import (
 
 	"github.com/fletch-udf/fletch/exec"
 	"github.com/fletch-udf/fletch/flightsrv"
+	"github.com/fletch-udf/fletch/pybridge"
 	"github.com/fletch-udf/fletch/udfcatalog"
 )
+
+func defaultTransport() string {
+	if pybridge.SharedMemory {
+		return "shm"
+	}
+	return "pipe"
+}
 
 type serveConfig struct {
 	listen           string
@@ -39,6 +47,8 @@ type serveConfig struct {
 	watch            bool
 	watchInterval    time.Duration
 	liveRegistration bool
+	workerTransport  string
+	pprofListen      string
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -63,6 +73,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.watchInterval, "watch-interval", time.Second, "how often --watch looks for changes")
 	fs.BoolVar(&c.liveRegistration, "live-registration", false, "allow the register, unregister and reload actions (no authentication: trusted networks only)")
 	fs.DurationVar(&c.callTimeout, "call-timeout", 60*time.Second, "a Python UDF call taking longer is cancelled and its worker replaced")
+	fs.StringVar(&c.workerTransport, "worker-transport", defaultTransport(), "how batches reach Python workers: `shm` (shared memory, Linux) or pipe")
+	fs.StringVar(&c.pprofListen, "pprof-listen", "", "serve Go's net/http/pprof profiles on `address` (for profiling; never expose it)")
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -101,6 +113,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if cfg.workers <= 0 {
 		return &usageError{msg: fmt.Sprintf("--workers must be positive, got %d", cfg.workers)}
+	}
+	if cfg.workerTransport != "shm" && cfg.workerTransport != "pipe" {
+		return &usageError{msg: fmt.Sprintf("--worker-transport %q: want shm or pipe", cfg.workerTransport)}
+	}
+	if cfg.workerTransport == "shm" && !pybridge.SharedMemory {
+		return &usageError{msg: "--worker-transport shm: shared memory is only built for Linux; use pipe"}
+	}
+	if cfg.pprofListen != "" {
+		stop, err := servePprof(cfg.pprofListen, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	mem := memory.NewGoAllocator()

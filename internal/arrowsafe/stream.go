@@ -39,11 +39,24 @@ func ReadBatch(data []byte, maxDecompressed int64) (arrow.RecordBatch, error) {
 // checking every message first and validating each batch fully. The
 // batches reference data, which must not change afterwards. The caller
 // releases them.
-func ReadBatches(data []byte, maxDecompressed int64) (recs []arrow.RecordBatch, err error) {
-	mr := &bytesMessageReader{data: data, check: Checker{MaxDecompressed: maxDecompressed}}
+func ReadBatches(data []byte, maxDecompressed int64) ([]arrow.RecordBatch, error) {
+	return read(memory.DefaultAllocator, []*memory.Buffer{memory.NewBufferBytes(data)}, maxDecompressed)
+}
+
+// ReadMessages decodes the record batch messages held in body, whose
+// stream's schema message is schema (an encapsulated IPC schema message:
+// what a peer that knows the schema sends without it). It checks and
+// validates as ReadBatches does. The batches reference body, retaining it
+// until they are released; decompressed buffers come from mem.
+func ReadMessages(mem memory.Allocator, schema []byte, body *memory.Buffer, maxDecompressed int64) ([]arrow.RecordBatch, error) {
+	return read(mem, []*memory.Buffer{memory.NewBufferBytes(schema), body}, maxDecompressed)
+}
+
+func read(mem memory.Allocator, segments []*memory.Buffer, maxDecompressed int64) (recs []arrow.RecordBatch, err error) {
+	mr := &bytesMessageReader{segments: segments, check: Checker{MaxDecompressed: maxDecompressed}}
 	mr.refs.Store(1)
 	defer mr.Release()
-	rdr, err := ipc.NewReaderFromMessageReader(mr)
+	rdr, err := ipc.NewReaderFromMessageReader(mr, ipc.WithAllocator(mem))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
@@ -101,19 +114,30 @@ func Validate(rec arrow.RecordBatch) (err error) {
 	return nil
 }
 
-// bytesMessageReader splits an in-memory IPC stream into messages without
-// copying, checking each first.
+// bytesMessageReader splits in-memory IPC messages without copying,
+// checking each first. Messages do not span segments; each message's body
+// is a slice of its segment, which it retains.
 type bytesMessageReader struct {
-	data  []byte
-	check Checker
-	msg   *ipc.Message
-	refs  atomic.Int64
+	segments []*memory.Buffer
+	data     []byte // what is left of segments[0]
+	started  bool
+	check    Checker
+	msg      *ipc.Message
+	refs     atomic.Int64
 }
 
 func (r *bytesMessageReader) Message() (*ipc.Message, error) {
-	if len(r.data) == 0 {
-		return nil, io.EOF
+	for len(r.data) == 0 {
+		if r.started {
+			r.segments = r.segments[1:]
+		}
+		if len(r.segments) == 0 {
+			return nil, io.EOF
+		}
+		r.started = true
+		r.data = r.segments[0].Bytes()
 	}
+	seg := r.segments[0]
 	n, err := r.take32()
 	if err != nil {
 		return nil, err
@@ -124,7 +148,8 @@ func (r *bytesMessageReader) Message() (*ipc.Message, error) {
 		}
 	}
 	if n == 0 {
-		return nil, io.EOF // end-of-stream marker
+		r.data = nil // end-of-stream marker: the rest of this segment is ignored
+		return r.Message()
 	}
 	if int64(n) > int64(len(r.data)) {
 		return nil, fmt.Errorf("message header of %d bytes runs past the %d bytes left", n, len(r.data))
@@ -137,13 +162,16 @@ func (r *bytesMessageReader) Message() (*ipc.Message, error) {
 	if bodyLen < 0 || bodyLen > int64(len(r.data))-int64(n) {
 		return nil, fmt.Errorf("message body of %d bytes runs past the %d bytes left", bodyLen, len(r.data)-int(n))
 	}
+	start := len(seg.Bytes()) - len(r.data) + int(n)
 	body := r.data[n : int64(n)+bodyLen]
 	r.data = r.data[int64(n)+bodyLen:]
 	if err := r.check.Check(header, body); err != nil {
 		return nil, err
 	}
 	r.releaseMsg()
-	r.msg = ipc.NewMessage(memory.NewBufferBytes(header), memory.NewBufferBytes(body))
+	bodyBuf := memory.SliceBuffer(seg, start, len(body))
+	r.msg = ipc.NewMessage(memory.NewBufferBytes(header), bodyBuf)
+	bodyBuf.Release() // the message holds it
 	return r.msg, nil
 }
 

@@ -72,8 +72,13 @@ def free_port() -> int:
 
 
 def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a fletch process: ours without FLETCH_* settings, plus extra."""
+    """The environment for a fletch process: ours without FLETCH_* settings, plus extra.
+
+    FLETCH_TEST_WORKER_TRANSPORT, if set, becomes the servers' --worker-transport (make test-python-pipe runs
+    the Python UDF tests with the pipe fallback)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLETCH_")}
+    if transport := os.environ.get("FLETCH_TEST_WORKER_TRANSPORT"):
+        env["FLETCH_WORKER_TRANSPORT"] = transport
     env.update(extra or {})
     return env
 

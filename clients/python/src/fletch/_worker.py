@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import faulthandler
+import gc
 import hashlib
 import importlib.util
 import io
@@ -19,6 +20,7 @@ import json
 import logging
 import os
 import platform
+import struct
 import sys
 import threading
 import traceback
@@ -30,6 +32,7 @@ from fletch import _protocol as proto
 
 COOKIE_KEY = "FLETCH_WORKER_COOKIE"
 COOKIE_VALUE = "5b1cf6b0-fletch-worker"
+SHM_KEY = "FLETCH_WORKER_SHM"  # "fd:request bytes:reply bytes" of the shared memory, when the server maps one
 
 _LEVELS = {
     logging.DEBUG: "debug",
@@ -107,48 +110,67 @@ class _LogHandler(logging.Handler):
         self._log.emit(_LEVELS.get(record.levelno, "info"), message, logger=record.name)
 
 
+class _Token:
+    """What a request's shared-memory input hangs on: while any Arrow buffer over it lives, so does this."""
+
+    __slots__ = ("__weakref__",)
+
+
 class Worker:
     """Loads UDF modules and answers calls until the server closes the channel."""
 
-    def __init__(self, channel: proto.Channel, log: _Log) -> None:
+    def __init__(self, channel: proto.Channel, log: _Log, shm: proto.SharedMemory | None) -> None:
         self._channel = channel
         self._log = log
+        self._shm = shm
         self._functions: dict[str, Any] = {}
-        self._sessions: dict[str, Any] = {}  # per-exchange state of aggregates and transforms
+        self._order: list[Any] = []  # by the index calls name them with
+        self._input_schemas: dict[str, Any] = {}
+        # Per-exchange state of aggregates and transforms, with their input schema.
+        self._sessions: dict[str, tuple[Any, Any]] = {}
+        # Inputs a call's result still references (a UDF kept an array): freed once nothing does.
+        self._held: list[tuple[int, _Token]] = []
 
     def serve(self) -> int:
         import pyarrow as pa
 
         self._channel.write(
             proto.HELLO,
-            {
+            header={
                 "protocol": proto.PROTOCOL_VERSION,
                 "pid": os.getpid(),
                 "python": platform.python_version(),
                 "pyarrow": pa.__version__,
+                "shm": self._shm is not None,
             },
         )
-        while (message := self._channel.read()) is not None:
-            kind, header, body = message
-            if kind == proto.LOAD:
-                self._channel.write(proto.LOADED, self._load(header))
-            elif kind == proto.CALL:
-                self._call(header, body)
+        while (frame := self._channel.read()) is not None:
+            if frame.kind == proto.CALL:
+                self._call(frame)
+            elif frame.kind == proto.RELEASE:
+                self._release(frame)
+            elif frame.kind == proto.LOAD:
+                self._channel.write(proto.LOADED, frame.id, header=self._load(frame.json()))
             else:
-                raise proto.ProtocolError(f"unexpected frame kind {kind}")
+                raise proto.ProtocolError(f"unexpected frame kind {frame.kind}")
         return 0
+
+    def _release(self, frame: proto.Frame) -> None:
+        if self._shm is None or len(frame.body) % 8:
+            raise proto.ProtocolError("a release frame without shared memory, or not of u64 ids")
+        self._shm.release(list(struct.unpack(f"<{len(frame.body) // 8}Q", frame.body)))
 
     def _load(self, header: dict[str, Any]) -> dict[str, Any]:
         from fletch import collect
 
-        for path in reversed(header.get("paths", [])):
+        for path in reversed(header.get("paths") or []):
             if path not in sys.path:
                 sys.path.insert(0, path)
         functions: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         owner: dict[str, str] = {}
         taken = set(sys.modules)  # the standard library and fletch's own imports
-        for entry in header.get("modules", []):
+        for entry in header.get("modules") or []:
             name, path, digest = entry["name"], entry.get("path", ""), entry.get("digest", "")
             if name in taken:
                 errors.append(
@@ -192,61 +214,126 @@ class Worker:
                     continue
                 owner[udf.name] = name
                 self._functions[udf.name] = udf
+                self._order.append(udf)
                 functions.append(
                     {"name": udf.name, "spec": udf.describe(), "module": name, "source_sha256": digest}
                 )
         return {"functions": functions, "errors": errors}
 
-    def _call(self, header: dict[str, Any], body: memoryview) -> None:
+    def _call(self, frame: proto.Frame) -> None:
         from fletch import UdfError
 
-        name = str(header.get("fn"))
-        op = header.get("op") or "batch"
-        udf = self._functions.get(name)
-        if udf is None:
-            self._error(name, None, "LookupError", f"this worker has no UDF {name!r}", "")
-            return
+        udf = self._order[frame.fn] if frame.fn < len(self._order) else None
+        name = udf.name if udf is not None else f"#{frame.fn}"
+        token = _Token() if frame.flags & proto.FLAG_SHM else None
+        results: list[Any] = []
+        error: dict[str, Any] | None = None
+        flags = 0
         try:
+            if udf is None:
+                raise LookupError(f"this worker has no UDF #{frame.fn}")
             with self._log.running(name):
-                outs = self._run(udf, name, op, header.get("options") or {}, body)
-            payload = None if outs is None else memoryview(_stream(udf.output_schema(), outs))
+                outs, flags = self._run(udf, name, frame, token)
+            results = [b.serialize() for b in outs or ()]
+            del outs
         except UdfError as exc:
-            self._error(name, exc.row, exc.exc_type, exc.message, exc.traceback)
-            return
+            error = _error(name, exc.row, exc.exc_type, exc.message, exc.traceback)
         except Exception as exc:
-            self._error(name, None, type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
-            return
-        self._channel.write(proto.RESULT, {}, payload)
+            error = _error(name, None, type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
+        if self._input_free(frame.id, token):
+            flags |= proto.FLAG_INPUT_FREE
+        if error is not None:
+            self._channel.write(proto.ERROR, frame.id, flags=flags, header=error)
+        else:
+            self._send_result(frame.id, flags, results)
+        self._release_held()
 
     def _run(
-        self, udf: Any, name: str, op: str, options: dict[str, Any], body: memoryview
-    ) -> list[Any] | None:
-        """One operation of a call: the output batches, or None for open and close."""
+        self, udf: Any, name: str, frame: proto.Frame, token: _Token | None
+    ) -> tuple[list[Any] | None, int]:
+        """One operation of a call: the output batches (None for open and close) and the result's flags."""
         import pyarrow as pa
 
-        if op == "open":
-            self._sessions[name] = udf.open(options)
-            return None
-        if op == "close":
+        op = frame.op
+        if op == proto.OP_OPEN:
+            schema = pa.ipc.read_schema(self._input(frame, token))
+            self._sessions[name] = (udf.open(frame.json()), schema)
+            return None, 0
+        if op == proto.OP_CLOSE:
             self._sessions.pop(name, None)
-            return None
-        if op == "finish":
-            session = self._sessions.pop(name, None)
+            return None, 0
+        if op == proto.OP_FINISH:
+            session, _ = self._sessions.pop(name, (None, None))
             if session is None:
                 raise RuntimeError(f"{name}: finish without an open exchange")
-            return list(session.finish())
-        if op != "batch":
-            raise proto.ProtocolError(f"unknown operation {op!r}")
-        batch = pa.ipc.open_stream(pa.py_buffer(body)).read_next_batch()
-        if name in self._sessions:
-            return list(self._sessions[name].process(batch))
-        return list(udf.outputs(batch))
+            return list(session.finish()), 0
+        if op != proto.OP_BATCH:
+            raise proto.ProtocolError(f"unknown operation {op}")
+        session, schema = self._sessions.get(name, (None, None))
+        if schema is None:
+            schema = self._input_schema(udf)
+        batch = pa.ipc.read_record_batch(self._input(frame, token), schema)
+        outs = list(session.process(batch) if session is not None else udf.outputs(batch))
+        flags = 0
+        if (
+            outs
+            and outs[0].num_columns > len(udf.output_schema())
+            and getattr(udf, "on_error", "") == "error_column"
+        ):
+            flags = proto.FLAG_ERROR_COLUMN
+        return outs, flags
 
-    def _error(self, name: str, row: int | None, exc_type: str, message: str, tb: str) -> None:
-        self._channel.write(
-            proto.ERROR,
-            {"function": name, "row": row, "type": exc_type, "message": message, "traceback": tb},
-        )
+    def _input(self, frame: proto.Frame, token: _Token | None) -> Any:
+        """The call's input message, over shared memory without copying when it lies there."""
+        import pyarrow as pa
+
+        if token is None or self._shm is None:
+            return pa.py_buffer(frame.body)
+        self._shm.check_request(frame.shm_off, frame.shm_len)
+        return pa.foreign_buffer(self._shm.address + frame.shm_off, frame.shm_len, base=token)
+
+    def _input_schema(self, udf: Any) -> Any:
+        schema = self._input_schemas.get(udf.name)
+        if schema is None:
+            import pyarrow as pa
+
+            schema = pa.schema([pa.field(p.name, p.type) for p in udf.params])
+            self._input_schemas[udf.name] = schema
+        return schema
+
+    def _input_free(self, ident: int, token: _Token | None) -> bool:
+        """Whether nothing references the request's shared-memory input any more; if something does, the
+        input is held and released later."""
+        # Three references are ours: the caller's name, this parameter and getrefcount's argument.
+        if token is None or sys.getrefcount(token) <= 3:
+            return True
+        self._held.append((ident, token))
+        return False
+
+    def _release_held(self) -> None:
+        if not self._held:
+            return
+        # Three references are ours: the list's tuple, the loop's name and getrefcount's argument.
+        free = [ident for ident, token in self._held if sys.getrefcount(token) <= 3]
+        if len(free) < len(self._held) and len(self._held) > 16:
+            gc.collect()  # tracebacks in reference cycles may be what holds them
+            free = [ident for ident, token in self._held if sys.getrefcount(token) <= 3]
+        if free:
+            self._held = [(i, t) for i, t in self._held if i not in free]
+            self._channel.write(proto.RELEASE, body=[struct.pack(f"<{len(free)}Q", *free)])
+
+    def _send_result(self, ident: int, flags: int, parts: list[Any]) -> None:
+        total = sum(part.size for part in parts)
+        if total >= proto.SHM_MIN_BYTES and self._shm is not None:
+            off = self._shm.put_reply(ident, parts, total)
+            if off is not None:
+                self._channel.write(proto.RESULT, ident, flags=flags, shm=(off, total))
+                return
+        self._channel.write(proto.RESULT, ident, flags=flags, body=parts)
+
+
+def _error(name: str, row: int | None, exc_type: str, message: str, tb: str) -> dict[str, Any]:
+    return {"function": name, "row": row, "type": exc_type, "message": message, "traceback": tb}
 
 
 def _load_file(name: str, path: str) -> tuple[Any, str]:
@@ -259,17 +346,6 @@ def _load_file(name: str, path: str) -> tuple[Any, str]:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module, hashlib.sha256(source).hexdigest()
-
-
-def _stream(schema: Any, batches: list[Any]) -> Any:
-    """batches as one Arrow IPC stream with the given schema (an empty stream if there are none)."""
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batches[0].schema if batches else schema) as writer:
-        for batch in batches:
-            writer.write_batch(batch)
-    return sink.getvalue()
 
 
 def main() -> int:
@@ -286,4 +362,5 @@ def main() -> int:
     sys.stdout = _LineWriter(log, "stdout", "info")
     sys.stderr = _LineWriter(log, "stderr", "warn")
     logging.basicConfig(level=logging.INFO, handlers=[_LogHandler(log)], force=True)
-    return Worker(proto.Channel(3, 4), log).serve()
+    shm = proto.SharedMemory.from_env(os.environ.get(SHM_KEY, ""))
+    return Worker(proto.Channel(3, 4), log, shm).serve()
