@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/compute"
@@ -29,7 +28,9 @@ func Builtins() []*Function {
 			WithDoc("returns its input unchanged, without copying; measures transport")),
 		Vectorized("echo_utf8", []arrow.DataType{stringType}, stringType, echo, WithParamNames("s"),
 			WithDoc("returns its input unchanged, without copying; measures transport")),
-		Scalar1("upper", strings.ToUpper, WithParamNames("s"),
+		// Strict, as it was when it was Scalar1, so its signature and
+		// version are unchanged.
+		strictVectorized("upper", []arrow.DataType{stringType}, stringType, upper, WithParamNames("s"),
 			WithDoc("Unicode upper case")),
 		Scalar2E("div_int64", divInt64, WithParamNames("a", "b"),
 			WithDoc("a / b truncated toward zero; fails on division by zero")),

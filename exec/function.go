@@ -83,9 +83,20 @@ func newFunction(name string, params []udfcatalog.Param, result arrow.DataType, 
 // Vectorized makes a Function from a kernel over whole arrays. params
 // give the Arrow types; names come from WithParamNames.
 func Vectorized(name string, params []arrow.DataType, result arrow.DataType, fn VectorFunc, opts ...Option) *Function {
+	return vectorized(name, params, true, result, fn, opts)
+}
+
+// strictVectorized is Vectorized for a kernel that, like the ScalarN
+// forms with plain parameters, makes every row null where an argument
+// is; the descriptor then lists its parameters as not taking nulls.
+func strictVectorized(name string, params []arrow.DataType, result arrow.DataType, fn VectorFunc, opts ...Option) *Function {
+	return vectorized(name, params, false, result, fn, opts)
+}
+
+func vectorized(name string, params []arrow.DataType, nullable bool, result arrow.DataType, fn VectorFunc, opts []Option) *Function {
 	ps := make([]udfcatalog.Param, len(params))
 	for i, t := range params {
-		ps[i] = udfcatalog.Param{Type: t, Nullable: true}
+		ps[i] = udfcatalog.Param{Type: t, Nullable: nullable}
 	}
 	eval := func(ctx context.Context, mem memory.Allocator, args []arrow.Array, rows int) (arrow.Array, error) {
 		return fn(ctx, mem, args)
