@@ -335,7 +335,7 @@ class RowwiseEvaluator(_Evaluator):
         columns = self._columns(batch)
         count = batch.num_rows
         held = [i for i in self._strict_at if columns[i].null_count]
-        if held and drops_nulls(len(columns), max(columns[i].null_count for i in held), count):
+        if held and drops_nulls(len(columns), sum(columns[i].null_count for i in held), count):
             args, called, row_of, mask = self._prepare_columns(columns, count)
             result = self._arrow_values(self._call(args, called, row_of), row_of, {})
             return result if mask is None else expand(result, mask)

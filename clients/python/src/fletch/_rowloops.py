@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = [
-    "FILTER_MIN_NULLS",
+    "FILTER_FROM",
     "RowFailure",
     "call_each",
     "call_skipping_none",
@@ -107,15 +107,20 @@ def same_row(i: int) -> int:
     return i
 
 
-# With this many null rows, and at least a quarter of the batch, dropping them with Arrow before converting
-# and calling beats testing each row in the loop: the kernels cost about as much as 500 rows' tests
-# (benchmarks/python/roweval_bench.py).
-FILTER_MIN_NULLS: Final = 512
+# For one and two parameters: from how many nulls, and from which share of the batch (1/4, 1/16), dropping
+# the rows with Arrow before converting and calling beats testing each row in the loop. The kernels cost about
+# as much as 500 rows' tests; two parameters gain more, since map then takes both columns without zip's tuples
+# (timed both ways on benchmarks/python/roweval_bench.py's batches, CPython 3.11 and 3.14).
+FILTER_FROM: Final = {1: (512, 4), 2: (256, 16)}
 
 
 def drops_nulls(arity: int, nulls: int, rows: int) -> bool:
-    """Whether rows with nulls in a non-Optional parameter are dropped with Arrow rather than in the loop."""
-    return arity > 2 or (nulls >= FILTER_MIN_NULLS and 4 * nulls >= rows)
+    """Whether rows with nulls (nulls counts them over the non-Optional parameters' columns) are dropped with
+    Arrow rather than skipped in the loop."""
+    if arity > 2:
+        return True
+    least, share = FILTER_FROM[arity]
+    return nulls >= least and share * nulls >= rows
 
 
 def skipped_rows(columns: Sequence[pa.Array], held: Sequence[int], rows: int) -> int:
