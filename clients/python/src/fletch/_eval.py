@@ -1,10 +1,13 @@
 """Evaluation of fletch UDFs over Arrow record batches: row-wise and vectorized.
 
-This is the hot path. Row-wise evaluation converts each column once with ``to_pylist``, drops the rows a
-non-Optional parameter is null in with one Arrow ``filter``, calls the function through ``map`` (no Python
-work per row besides the call itself), converts the results once with ``pa.array`` and puts the dropped rows
-back as nulls with one Arrow ``take``. Vectorized evaluation calls the function once and only does Arrow
-array operations.
+This is the hot path. Row-wise evaluation converts each column once with ``to_pylist``, calls the function in
+one of the loops of ``_rowloops`` (no Python work per row besides the call, and a None test where a
+non-Optional parameter has nulls) and converts the results once with ``pa.array``. When such a parameter has
+many nulls, when there are more than two parameters, and when errors are collected (``on_error``), the rows
+it is null in are dropped with one Arrow ``filter`` instead and put back as nulls with one kernel. Type
+conversions (``to_python``, ``to_arrow``) run only for the types that need them. A failing row is located
+after the fact, from how far the loop got: the loops do no bookkeeping per row, and no row is called twice.
+Vectorized evaluation calls the function once and only does Arrow array operations.
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fletch._errors import UdfError
+from fletch._rowloops import (
+    RowFailure,
+    call_each,
+    call_skipping_none,
+    drops_nulls,
+    expand,
+    same_row,
+    skipped_rows,
+)
 from fletch._types import Converter, type_text
 
 __all__ = [
@@ -131,6 +143,7 @@ class _Evaluator:
         # Under an on_error policy other than "raise", failing rows become
         # nulls with an error each instead of failing the batch.
         self._collect = collect_errors
+        self._schema_seen: pa.Schema | None = None
 
     def __call__(self, batch: pa.RecordBatch) -> pa.Array:
         values, errors = self.evaluate(batch)
@@ -149,15 +162,20 @@ class _Evaluator:
         nested fields differing only in names or child nullability are relabelled without copying (or, when
         a non-nullable child holds nulls, passed as they are); anything else is cast safely.
         """
+        schema = batch.schema
+        columns: list[pa.Array] = batch.columns
+        if self._schema_seen is not None and schema.equals(self._schema_seen):
+            return columns  # the common case: the types of the last batch, which needed nothing
         if batch.num_columns != len(self._params):
             names = ", ".join(p.name for p in self._params)
             raise ValueError(
                 f"{self._name}: expected {len(self._params)} columns ({names}), got {batch.num_columns}"
             )
-        columns: list[pa.Array] = batch.columns
+        as_declared = True
         for i, (column, declared) in enumerate(zip(columns, self._types, strict=True)):
             if column.type == declared:
                 continue
+            as_declared = False
             if _same_layout(column.type, declared):
                 # The view fails when a child declared non-nullable holds nulls; positions still match.
                 with contextlib.suppress(pa.ArrowException):
@@ -170,6 +188,8 @@ class _Evaluator:
                         f"{self._name}: parameter {self._params[i].name}: column of type {column.type} "
                         f"cannot be cast to {_text(declared)}: {err}"
                     ) from err
+        if as_declared:
+            self._schema_seen = schema
         return columns
 
     def _valid_mask(self, columns: Sequence[pa.Array]) -> pa.Array | None:
@@ -279,17 +299,6 @@ def _first_unconvertible(values: Sequence[Any], rt: pa.DataType) -> tuple[int, A
     return None
 
 
-def _expand(result: pa.Array, mask: pa.Array) -> pa.Array:
-    """Spread result (one value per True in mask) over len(mask) rows, null where mask is False."""
-    positions = pc.subtract(pc.cumulative_sum(mask.cast(pa.int64())), 1)
-    indices = pc.if_else(mask, positions, pa.scalar(None, pa.int64()))
-    try:
-        return result.take(indices)
-    except pa.ArrowNotImplementedError:  # no take kernel (view types): do it in Python
-        values = iter(result.to_pylist())
-        return pa.array([next(values) if valid else None for valid in mask.to_pylist()], type=result.type)
-
-
 def _mask_nulls(result: pa.Array, mask: pa.Array) -> pa.Array:
     """result with nulls where mask is False."""
     try:
@@ -317,6 +326,32 @@ class RowwiseEvaluator(_Evaluator):
             None if p.to_python is None else _none_safe(p.to_python) for p in self._params
         )
         self._to_arrow = None if result.to_arrow is None else _none_safe(result.to_arrow)
+        self._strict_at = tuple(i for i, strict in enumerate(self._strict) if strict)
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.Array:
+        """The batch's results, or the UdfError of its first failing row (on_error="raise")."""
+        if self._collect:
+            return super().__call__(batch)
+        columns = self._columns(batch)
+        count = batch.num_rows
+        held = [i for i in self._strict_at if columns[i].null_count]
+        if held and drops_nulls(len(columns), sum(columns[i].null_count for i in held), count):
+            args, called, row_of, mask = self._prepare_columns(columns, count)
+            result = self._arrow_values(self._call(args, called, row_of), row_of, {})
+            return result if mask is None else expand(result, mask)
+        # Every row is called, or a None test in the loop skips the null ones: row i is the batch's row i.
+        args = [self._python_values(column, i, same_row, None) for i, column in enumerate(columns)]
+        try:
+            values = (
+                call_skipping_none(self._function, args, held, count)
+                if held
+                else call_each(self._function, args, count)
+            )
+        except RowFailure as failure:
+            raise self._failure_error(failure, same_row) from failure.cause
+        if not held:
+            return self._arrow_values(values, same_row, {})
+        return self._arrow_values_with_skipped(values, columns, held)
 
     def evaluate(self, batch: pa.RecordBatch) -> tuple[pa.Array, dict[int, UdfError]]:
         args, count, row_of, mask = self._prepare(batch)
@@ -326,16 +361,21 @@ class RowwiseEvaluator(_Evaluator):
         else:
             values = self._call(args, count, row_of)
         result = self._arrow_values(values, row_of, errors)
-        return (result if mask is None else _expand(result, mask)), errors
+        return (result if mask is None else expand(result, mask)), errors
 
     def _prepare(
         self, batch: pa.RecordBatch
     ) -> tuple[list[list[Any]], int, Callable[[int], int], pa.Array | None]:
         """Each parameter's Python values for the rows the null policy calls, their count, a map from
         those rows to the batch's, and the mask of called rows (None when all are)."""
-        columns = self._columns(batch)
+        return self._prepare_columns(self._columns(batch), batch.num_rows)
+
+    def _prepare_columns(
+        self, columns: list[pa.Array], rows: int
+    ) -> tuple[list[list[Any]], int, Callable[[int], int], pa.Array | None]:
         mask = self._valid_mask(columns)
         keep: list[list[bool] | None] = [None] * len(columns)  # Python masks for columns Arrow cannot filter
+        row_of: Callable[[int], int]
         if mask is not None:
             count = mask.true_count
             for i, column in enumerate(columns):
@@ -352,27 +392,73 @@ class RowwiseEvaluator(_Evaluator):
                 return positions[i]
 
         else:
-            count = batch.num_rows
-
-            def row_of(i: int) -> int:
-                return i
+            count = rows
+            row_of = same_row
 
         args = [self._python_values(column, i, row_of, keep[i]) for i, column in enumerate(columns)]
         return args, count, row_of, mask
+
+    def _failure_error(self, failure: RowFailure, row_of: Callable[[int], int]) -> UdfError:
+        row = row_of(failure.row)
+        if failure.cause is None:
+            return UdfError(
+                self._name, row, "StopIteration", f"{self._name} raised StopIteration for row {row}"
+            )
+        return UdfError.from_exception(self._name, row, failure.cause)
+
+    def _arrow_values_with_skipped(
+        self, values: list[Any], columns: list[pa.Array], held: list[int]
+    ) -> pa.Array:
+        """values, None in the rows a null skipped, as Arrow; a failure is reported as if those rows had been
+        filtered out first (the first failing called row, with its batch row)."""
+        to_arrow = self._to_arrow
+        try:
+            result = _convert(values if to_arrow is None else list(map(to_arrow, values)), self._result.type)
+        except Exception:
+            pass
+        else:
+            # Skipped rows are null; any other null is a None the function returned.
+            if self._result.nullable or result.null_count == skipped_rows(columns, held, len(values)):
+                return result
+        mask = self._valid_mask(columns)
+        assert mask is not None  # held columns have nulls
+        called: list[int] = pc.indices_nonzero(mask).to_pylist()
+        kept = self._arrow_values([values[i] for i in called], called.__getitem__, {})
+        return expand(kept, mask)  # not reached: the called rows alone fail the same way
 
     def _call_collecting(
         self, args: list[list[Any]], count: int, row_of: Callable[[int], int], errors: dict[int, UdfError]
     ) -> list[Any]:
         """One call per row, each in its own try: a failing row gives None and an error."""
         function = self._function
-        rows: Any = zip(*args, strict=True) if args else itertools.repeat((), count)
         values: list[Any] = []
-        for i, row in enumerate(rows):
+        append = values.append
+        if len(args) == 1:  # the common shapes, without zip's tuples and a call with *
+            for value in args[0]:
+                try:
+                    append(function(value))
+                except Exception as err:
+                    row = row_of(len(values))
+                    errors[row] = UdfError.from_exception(self._name, row, err)
+                    append(None)
+            return values
+        if len(args) == 2:
+            for x, y in zip(args[0], args[1], strict=True):
+                try:
+                    append(function(x, y))
+                except Exception as err:
+                    row = row_of(len(values))
+                    errors[row] = UdfError.from_exception(self._name, row, err)
+                    append(None)
+            return values
+        rows: Any = zip(*args, strict=True) if args else itertools.repeat((), count)
+        for row_args in rows:
             try:
-                values.append(function(*row))
+                append(function(*row_args))
             except Exception as err:
-                values.append(None)
-                errors[row_of(i)] = UdfError.from_exception(self._name, row_of(i), err)
+                row = row_of(len(values))
+                errors[row] = UdfError.from_exception(self._name, row, err)
+                append(None)
         return values
 
     def _python_values(
@@ -403,42 +489,18 @@ class RowwiseEvaluator(_Evaluator):
             raise UdfError.from_exception(self._name, row_of(row), err) from err
 
     def _call(self, args: list[list[Any]], count: int, row_of: Callable[[int], int]) -> list[Any]:
-        function = self._function
-        # The row that raised is found from how far the input iterator got, which costs nothing per row:
-        # map takes the row's arguments, then calls the function.
-        source: Any
-        if not args:
-            source = itertools.repeat((), count)
-            calls: Any = itertools.starmap(function, source)
-        elif len(args) == 1:
-            source = iter(args[0])
-            calls = map(function, source)
-        else:
-            iterators = [iter(a) for a in args]
-            source = iterators[0]
-            calls = map(function, *iterators)
         try:
-            values = list(calls)
-        except Exception as err:
-            row = count - operator.length_hint(source) - 1
-            raise UdfError.from_exception(self._name, row_of(row), err) from err
-        if len(values) != count:
-            # StopIteration raised by the function ends map early instead of propagating.
-            row = len(values)
-            raise UdfError(
-                self._name,
-                row_of(row),
-                "StopIteration",
-                f"{self._name} raised StopIteration for row {row_of(row)}",
-            )
-        return values
+            return call_each(self._function, args, count)
+        except RowFailure as failure:
+            raise self._failure_error(failure, row_of) from failure.cause
 
     def _arrow_values(
         self, values: list[Any], row_of: Callable[[int], int], errors: dict[int, UdfError]
     ) -> pa.Array:
         to_arrow = self._to_arrow
+        result: pa.Array | None = None
         if self._collect:
-            values = self._converted_collecting(values, row_of, errors)
+            values, result = self._converted_collecting(values, row_of, errors)
         elif to_arrow is not None:
             source = iter(values)
             try:
@@ -446,10 +508,11 @@ class RowwiseEvaluator(_Evaluator):
             except Exception as err:
                 row = len(values) - operator.length_hint(source) - 1
                 raise UdfError.from_exception(self._name, row_of(row), err, user=False) from err
-        try:
-            result = _convert(values, self._result.type)
-        except Exception as err:
-            raise self._conversion_failure(values, err, row_of) from err
+        if result is None:
+            try:
+                result = _convert(values, self._result.type)
+            except Exception as err:
+                raise self._conversion_failure(values, err, row_of) from err
         if result.null_count and not self._result.nullable:
             if self._collect:
                 for i, value in enumerate(values):
@@ -465,10 +528,16 @@ class RowwiseEvaluator(_Evaluator):
 
     def _converted_collecting(
         self, values: list[Any], row_of: Callable[[int], int], errors: dict[int, UdfError]
-    ) -> list[Any]:
-        """values converted to Arrow-ready Python, with unconvertible ones replaced by None and an error."""
+    ) -> tuple[list[Any], pa.Array | None]:
+        """values converted to Arrow-ready Python, with unconvertible ones replaced by None and an error, and
+        as Arrow where that was done already."""
         rt = self._result.type
         to_arrow = self._to_arrow
+        try:  # the common case, where nothing fails: no Python work per value (to_arrow has no side effects)
+            ready = values if to_arrow is None else list(map(to_arrow, values))
+            return ready, _convert(ready, rt)
+        except Exception:
+            pass
         out = values if to_arrow is None else [None] * len(values)
         for i, value in enumerate(values):
             if value is None:
@@ -481,8 +550,7 @@ class RowwiseEvaluator(_Evaluator):
                 out[i] = None
                 errors[row_of(i)] = UdfError.from_exception(self._name, row_of(i), err, user=False)
         try:
-            _convert(out, rt)
-            return out
+            return out, _convert(out, rt)
         except Exception:
             pass
         for i, value in enumerate(out):  # the slow path: find every value pa.array rejects
@@ -499,7 +567,7 @@ class RowwiseEvaluator(_Evaluator):
                     f"returned {_short_repr(value)}, which cannot be converted to {_text(rt)}: "
                     f"{_message(err)}",
                 )
-        return out
+        return out, None
 
 
 class TableEvaluator(RowwiseEvaluator):
@@ -549,6 +617,9 @@ class AsyncRowwiseEvaluator(RowwiseEvaluator):
         super().__init__(name, function, params, result, collect_errors=collect_errors)
         self._max_concurrency = max_concurrency
         self._timeout = timeout
+
+    # The fast loops are for plain functions; this one's calls run on the event loop.
+    __call__ = _Evaluator.__call__
 
     def _call(self, args: list[list[Any]], count: int, row_of: Callable[[int], int]) -> list[Any]:
         errors: dict[int, UdfError] = {}
