@@ -41,7 +41,7 @@ $(VENV)/.installed: clients/python/requirements-test.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r clients/python/requirements-test.txt
 	touch $@
 
-test: lint test-go test-python bench-quick
+test: lint test-go test-python test-engines bench-quick
 
 lint: lint-go lint-python
 
@@ -64,6 +64,14 @@ test-go: bundle
 
 test-python: build $(VENV)/.installed
 	cd clients/python && FLETCH_BIN=$(CURDIR)/$(BIN) $(CURDIR)/$(PY) -m pytest -q tests
+
+# RisingWave's own UDF client (Rust crate arrow-udf-runtime 0.9.0, feature remote) against a fresh
+# bin/fletch; see tests/engines/risingwave/README.md. Needs cargo: fails without it, never skips.
+CARGO ?= cargo
+.PHONY: test-engines
+test-engines: build
+	@command -v $(CARGO) >/dev/null 2>&1 || { echo "test-engines: '$(CARGO)' not found: the RisingWave client test in tests/engines/risingwave needs a Rust toolchain (cargo on PATH, or CARGO=/path/to/cargo)" >&2; exit 1; }
+	$(CARGO) run --locked --manifest-path tests/engines/risingwave/Cargo.toml -- --fletch $(CURDIR)/$(BIN)
 
 # Go exchange benchmarks beside the bare arrow-go echo baseline, summarised
 # as medians and ratios (see docs/benchmarks.md).
