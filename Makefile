@@ -41,7 +41,7 @@ $(VENV)/.installed: clients/python/requirements-test.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r clients/python/requirements-test.txt
 	touch $@
 
-test: lint test-go test-python test-python-pipe bench-quick
+test: lint test-go test-python test-python-pipe test-engines bench-quick
 
 lint: lint-go lint-python
 
@@ -56,8 +56,8 @@ lint-python: $(VENV)/.installed
 	  $(CURDIR)/$(PY) -m mypy --strict src
 # The benchmark and example UDF code follows the package's rules; the examples
 # spell Optional[T] on purpose, to show that @udf reads it like T | None.
-	$(PY) -m ruff check --config clients/python/pyproject.toml --ignore UP045 benchmarks examples
-	$(PY) -m ruff format --config clients/python/pyproject.toml --check benchmarks examples
+	$(PY) -m ruff check --config clients/python/pyproject.toml --ignore UP045 benchmarks examples tests/engines
+	$(PY) -m ruff format --config clients/python/pyproject.toml --check benchmarks examples tests/engines
 
 test-go: bundle
 	$(GO) test -race -count=1 ./...
@@ -70,6 +70,14 @@ test-python: build $(VENV)/.installed
 test-python-pipe: build $(VENV)/.installed
 	cd clients/python && FLETCH_BIN=$(CURDIR)/$(BIN) FLETCH_TEST_WORKER_TRANSPORT=pipe $(CURDIR)/$(PY) -m pytest -q \
 	  tests/test_python_udfs.py tests/test_kinds.py tests/test_udf_policies.py tests/test_nullability.py tests/test_exchange.py
+
+# RisingWave's own UDF client (Rust crate arrow-udf-runtime 0.9.0, feature remote) against a fresh
+# bin/fletch; see tests/engines/risingwave/README.md. Needs cargo: fails without it, never skips.
+CARGO ?= cargo
+.PHONY: test-engines
+test-engines: build
+	@command -v $(CARGO) >/dev/null 2>&1 || { echo "test-engines: '$(CARGO)' not found: the RisingWave client test in tests/engines/risingwave needs a Rust toolchain (cargo on PATH, or CARGO=/path/to/cargo)" >&2; exit 1; }
+	$(CARGO) run --locked --manifest-path tests/engines/risingwave/Cargo.toml -- --fletch $(CURDIR)/$(BIN)
 
 # Go exchange benchmarks beside the bare arrow-go echo baseline, summarised
 # as medians and ratios (see docs/benchmarks.md).
