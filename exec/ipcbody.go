@@ -111,6 +111,6 @@ func replyBuffer(r *pybridge.Reply) *memory.Buffer {
 // the reply, and allocates nothing.
 type replyFreer struct{ r *pybridge.Reply }
 
-func (f replyFreer) Allocate(int) []byte            { panic("exec: a reply buffer allocates nothing") }
+func (f replyFreer) Allocate(int) []byte           { panic("exec: a reply buffer allocates nothing") }
 func (f replyFreer) Reallocate(int, []byte) []byte { panic("exec: a reply buffer allocates nothing") }
 func (f replyFreer) Free([]byte)                   { f.r.Release() }
