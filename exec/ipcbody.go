@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/fletch-udf/fletch/internal/arrowsafe"
 	"github.com/fletch-udf/fletch/pybridge"
 )
 
@@ -56,6 +57,51 @@ func (b *batchBody) Put(dst []byte) {
 func (b *batchBody) Release() {
 	b.meta.Release()
 	b.payload.Release()
+}
+
+// messageBody is a batch that is already an encapsulated message's
+// parts: a client's, forwarded as it came.
+type messageBody struct {
+	header, body []byte
+}
+
+func (m messageBody) Len() int { return metaLen(len(m.header)) + len(m.body) }
+
+func (m messageBody) Put(dst []byte) {
+	n := putMeta(dst, m.header)
+	copy(dst[n:], m.body)
+}
+
+// inputBody is rec as a worker call's input: its own message when it has
+// one, else an encoding of it. The caller releases it.
+func inputBody(rec arrow.RecordBatch, mem memory.Allocator) (body pybridge.Body, release func(), err error) {
+	if enc, ok := rec.(*arrowsafe.Encoded); ok {
+		return messageBody{header: enc.Header, body: enc.Body.Bytes()}, func() {}, nil
+	}
+	b, err := newBatchBody(rec, mem)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, b.Release, nil
+}
+
+// bodies are several batches as consecutive messages in one body.
+type bodies []pybridge.Body
+
+func (bs bodies) Len() int {
+	n := 0
+	for _, b := range bs {
+		n += b.Len()
+	}
+	return n
+}
+
+func (bs bodies) Put(dst []byte) {
+	for _, b := range bs {
+		n := b.Len()
+		b.Put(dst[:n])
+		dst = dst[n:]
+	}
 }
 
 // schemaMessage encodes schema as an encapsulated IPC schema message.

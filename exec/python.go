@@ -359,12 +359,36 @@ func (s *pythonSession) call(ctx context.Context, req pybridge.Request) ([]arrow
 }
 
 func (s *pythonSession) Process(ctx context.Context, in arrow.RecordBatch) ([]arrow.RecordBatch, error) {
-	body, err := newBatchBody(in, s.p.mem)
+	body, done, err := inputBody(in, s.p.mem)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.fn.Name, err)
 	}
-	defer body.Release()
+	defer done()
 	return s.call(ctx, pybridge.Request{Fn: s.fn.Name, Input: body})
+}
+
+// ProcessAll evaluates several batches of a scalar UDF in one worker call:
+// they cross as consecutive IPC messages, the worker joins them, and it
+// answers with one output batch per input batch.
+func (s *pythonSession) ProcessAll(ctx context.Context, ins []arrow.RecordBatch) ([]arrow.RecordBatch, error) {
+	all := make(bodies, len(ins))
+	for i, in := range ins {
+		body, done, err := inputBody(in, s.p.mem)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.fn.Name, err)
+		}
+		defer done()
+		all[i] = body
+	}
+	outs, err := s.call(ctx, pybridge.Request{Fn: s.fn.Name, Input: all, Messages: len(all)})
+	if err != nil {
+		return nil, err
+	}
+	if len(outs) != len(ins) {
+		release(outs)
+		return nil, fmt.Errorf("%w: %s returned %d batches for %d input batches", udfcatalog.ErrBadOutput, s.fn.Name, len(outs), len(ins))
+	}
+	return outs, nil
 }
 
 // Finish asks a stateful UDF for what it emits at the end of input.

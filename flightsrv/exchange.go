@@ -8,12 +8,15 @@ import (
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/util"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/fletch-udf/fletch/internal/arrowsafe"
+	"github.com/fletch-udf/fletch/internal/flightwire"
 	"github.com/fletch-udf/fletch/udfcatalog"
 )
 
@@ -30,6 +33,7 @@ type job struct {
 	pieces   int   //
 	offset   int64 // the slice's first row within its input batch
 	exOffset int64 // the slice's first row within the whole exchange
+	bytes    int64 // what it holds of the read-ahead budget
 	in       arrow.RecordBatch
 }
 
@@ -53,13 +57,19 @@ func (s *Server) DoExchange(stream flight.FlightService_DoExchangeServer) error 
 	return toStatus(s.exchange(stream.Context(), stream, callInfoFrom(stream.Context())))
 }
 
-func (s *Server) exchange(ctx context.Context, stream flight.FlightService_DoExchangeServer, info *callInfo) error {
-	first, err := stream.Recv()
-	if err == io.EOF {
+func (s *Server) exchange(ctx context.Context, stream msgStream, info *callInfo) error {
+	first := new(flightwire.Message)
+	if err := stream.RecvMsg(first); err == io.EOF {
 		return fmt.Errorf("%w: the exchange ended before its first message", errBadRequest)
 	} else if err != nil {
 		return fromRecv(err)
 	}
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			first.Free()
+		}
+	}()
 	raw, err := optionsFrom(ctx)
 	if err != nil {
 		return err
@@ -68,7 +78,7 @@ func (s *Server) exchange(ctx context.Context, stream flight.FlightService_DoExc
 	if err != nil {
 		return err
 	}
-	fn, sess, err := s.start(ctx, first.FlightDescriptor, options, raw)
+	fn, sess, err := s.start(ctx, first.Descriptor, options, raw)
 	if err != nil {
 		return err
 	}
@@ -93,24 +103,26 @@ func (s *Server) exchange(ctx context.Context, stream flight.FlightService_DoExc
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	work := make(chan job)
+	q := &queue{jobs: make(chan job, maxQueuedJobs), budget: semaphore.NewWeighted(int64(s.opts.MaxBatchBytes))}
 	results := make(chan result)
 	ended := make(chan readEnd, 1)
 
 	s.readers.Add(1)
-	go s.readInput(ctx, stream, first, fn, work, ended)
+	handedOver = true
+	go s.readInput(ctx, stream, first, fn, q, ended)
 
 	var workers sync.WaitGroup
 	for range max(1, sess.Parallelism()) {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			s.runJobs(ctx, sess, work, results)
+			s.runJobs(ctx, sess, fn, q, results)
 		}()
 	}
 	err = s.writeOutput(ctx, w, fn, sess, results, ended, info)
 	cancel()
 	workers.Wait()
+	q.drain()
 	return err
 }
 
@@ -159,20 +171,51 @@ func optionsFrom(ctx context.Context) ([]byte, error) {
 	return nil, fmt.Errorf("%w: %d %s headers; send one JSON object", errBadRequest, len(values), OptionsHeader)
 }
 
+// queue holds the jobs the reader has decoded ahead of the workers, so
+// that a worker can take several at once (see CoalescingSession), within
+// a byte budget that bounds an exchange's read-ahead.
+type queue struct {
+	jobs   chan job
+	budget *semaphore.Weighted // of MaxBatchBytes
+}
+
+// maxQueuedJobs bounds the read-ahead in batches; budget bounds it in bytes.
+const maxQueuedJobs = 256
+
+// drain releases the jobs queued now. Both the handler, once its workers
+// have stopped, and a reader that outlives it drain, so nothing queued
+// after the last worker took its last job is left.
+func (q *queue) drain() {
+	for {
+		select {
+		case j, ok := <-q.jobs:
+			if !ok {
+				return
+			}
+			j.in.Release()
+		default:
+			return
+		}
+	}
+}
+
 // readInput decodes the input stream into jobs. It may outlive the handler
 // while blocked in Recv, until gRPC ends the stream; s.readers tracks it.
-func (s *Server) readInput(ctx context.Context, stream flight.DataStreamReader, first *flight.FlightData,
-	fn *udfcatalog.UDF, work chan<- job, ended chan<- readEnd) {
+func (s *Server) readInput(ctx context.Context, stream msgStream, first *flightwire.Message,
+	fn *udfcatalog.UDF, q *queue, ended chan<- readEnd) {
 	defer s.readers.Done()
 	sent := 0
 	var err error
 	defer func() {
-		close(work)
+		close(q.jobs)
+		if ctx.Err() != nil { // the exchange is over: no worker takes what is left
+			q.drain()
+		}
 		ended <- readEnd{jobs: sent, err: err}
 	}()
 	defer s.recoverInto(&err, "exchange reader", fn.Name)
 
-	mr := newMessageReader(stream, first, int64(s.opts.MaxMessageBytes))
+	mr := newMessageReader(stream, first, s.mem, int64(s.opts.MaxMessageBytes))
 	defer mr.Release()
 	rdr, err := ipc.NewReaderFromMessageReader(mr, ipc.WithAllocator(s.mem))
 	if err != nil {
@@ -188,35 +231,51 @@ func (s *Server) readInput(ctx context.Context, stream flight.DataStreamReader, 
 	if err != nil {
 		return
 	}
-	maxRows := s.opts.MaxBatchRows
-	if fn.MaxBatchRows > 0 {
-		maxRows = min(maxRows, fn.MaxBatchRows)
-	}
+	maxRows := s.maxRows(fn)
 	exRows := int64(0) // input rows before the current slice
 	for batch := 0; rdr.Next(); batch++ {
 		var pieces []arrow.RecordBatch
 		if pieces, err = s.prepare(ctx, plan, maxRows, batch, rdr.RecordBatch()); err != nil {
 			return
 		}
+		if len(pieces) == 1 && plan.Exact() {
+			// The client's message encodes the batch as the UDF declares
+			// it: a session may forward it instead of encoding it again.
+			enc := arrowsafe.NewEncoded(pieces[0], mr.header, mr.body)
+			pieces[0].Release()
+			pieces[0] = enc
+		}
 		offset := int64(0)
 		for i, p := range pieces {
-			select {
-			case work <- job{seq: sent, batch: batch, piece: i, pieces: len(pieces), offset: offset, exOffset: exRows, in: p}:
-				sent++
-				offset += p.NumRows()
-				exRows += p.NumRows()
-			case <-ctx.Done():
-				for _, rest := range pieces[i:] {
-					rest.Release()
+			j := job{seq: sent, batch: batch, piece: i, pieces: len(pieces), offset: offset, exOffset: exRows, in: p,
+				bytes: min(util.TotalRecordSize(p), int64(s.opts.MaxBatchBytes))}
+			if err = q.budget.Acquire(ctx, j.bytes); err == nil {
+				select {
+				case q.jobs <- j:
+				case <-ctx.Done():
+					err = ctx.Err()
 				}
-				err = ctx.Err()
+			}
+			if err != nil {
+				release(pieces[i:])
 				return
 			}
+			sent++
+			offset += p.NumRows()
+			exRows += p.NumRows()
 		}
 	}
 	if rerr := rdr.Err(); rerr != nil {
 		err = readError(rerr)
 	}
+}
+
+// maxRows is the most input rows one call to fn's session sees.
+func (s *Server) maxRows(fn *udfcatalog.UDF) int {
+	if fn.MaxBatchRows > 0 {
+		return min(s.opts.MaxBatchRows, fn.MaxBatchRows)
+	}
+	return s.opts.MaxBatchRows
 }
 
 // prepare validates one input batch, conforms it to the UDF's parameters
@@ -265,29 +324,147 @@ func (s *Server) split(rec arrow.RecordBatch, maxRows int) []arrow.RecordBatch {
 }
 
 // runJobs calls the session for each job until the reader is done or the
-// exchange ends.
-func (s *Server) runJobs(ctx context.Context, sess Session, work <-chan job, results chan<- result) {
+// exchange ends. For a scalar UDF whose session coalesces, it takes the
+// jobs already queued behind the first, up to the batch limits, as one
+// call; it never waits for more.
+func (s *Server) runJobs(ctx context.Context, sess Session, fn *udfcatalog.UDF, q *queue, results chan<- result) {
+	coalesce, _ := sess.(CoalescingSession)
+	if fn.Kind != udfcatalog.KindScalar {
+		coalesce = nil
+	}
+	var carry *job // taken from the queue, but too large to join the last group
 	for {
-		var j job
-		var ok bool
-		select {
-		case j, ok = <-work:
-			if !ok {
+		var group []job
+		if carry != nil {
+			group, carry = []job{*carry}, nil
+		} else {
+			select {
+			case j, ok := <-q.jobs:
+				if !ok {
+					return
+				}
+				group = []job{j}
+			case <-ctx.Done():
 				return
 			}
-		case <-ctx.Done():
-			return
 		}
-		r := result{job: j, rows: j.in.NumRows()}
-		r.outs, r.err = s.process(ctx, sess, j.in)
-		j.in.Release()
-		select {
-		case results <- r:
-		case <-ctx.Done():
-			release(r.outs)
-			return
+		if coalesce != nil {
+			group, carry = s.gather(q, group, s.maxRows(fn))
+		}
+		for _, j := range group {
+			q.budget.Release(j.bytes)
+		}
+		var rs []result
+		if len(group) == 1 {
+			j := group[0]
+			r := result{job: j, rows: j.in.NumRows()}
+			r.outs, r.err = s.process(ctx, sess, j.in)
+			j.in.Release()
+			rs = []result{r}
+		} else {
+			rs = s.processGroup(ctx, coalesce, fn, group)
+		}
+		for i, r := range rs {
+			select {
+			case results <- r:
+			case <-ctx.Done():
+				for _, rest := range rs[i:] {
+					release(rest.outs)
+				}
+				if carry != nil {
+					carry.in.Release()
+				}
+				return
+			}
 		}
 	}
+}
+
+// gather adds to group the jobs already queued, while their rows and bytes
+// stay within one call's limits. A job taken that does not fit is returned
+// as carry, to start the next group.
+func (s *Server) gather(q *queue, group []job, maxRows int) ([]job, *job) {
+	rows, size := group[0].in.NumRows(), group[0].bytes
+	for len(group) < maxQueuedJobs {
+		select {
+		case j, ok := <-q.jobs:
+			if !ok {
+				return group, nil
+			}
+			if rows+j.in.NumRows() > int64(maxRows) || size+j.bytes > int64(s.opts.MaxBatchBytes) {
+				return group, &j
+			}
+			group = append(group, j)
+			rows += j.in.NumRows()
+			size += j.bytes
+		default:
+			return group, nil
+		}
+	}
+	return group, nil
+}
+
+// processGroup evaluates several jobs in one call, one output per job. A
+// failure is reported on the job it belongs to; the exchange ends with it,
+// so the others need no result.
+func (s *Server) processGroup(ctx context.Context, sess CoalescingSession, fn *udfcatalog.UDF, group []job) []result {
+	ins := make([]arrow.RecordBatch, len(group))
+	for i, j := range group {
+		ins[i] = j.in
+	}
+	outs, err := s.processAll(ctx, sess, ins)
+	release(ins)
+	if err == nil && len(outs) != len(group) {
+		release(outs)
+		err = fmt.Errorf("%w: returned %d batches for %d input batches", udfcatalog.ErrBadOutput, len(outs), len(group))
+	}
+	if err != nil {
+		k := rowOwner(err, group)
+		return []result{{job: group[k], rows: group[k].in.NumRows(), err: err}}
+	}
+	rs := make([]result, len(group))
+	for i, j := range group {
+		out := outs[i]
+		if fn.OnError == udfcatalog.OnErrorColumn {
+			out = dropUnusedErrorColumn(fn, out)
+		}
+		rs[i] = result{job: j, rows: j.in.NumRows(), outs: []arrow.RecordBatch{out}}
+	}
+	return rs
+}
+
+// rowOwner finds the job a coalesced call's failing row belongs to, and
+// makes the error's row count within that job. Failures without a row
+// belong to the first job.
+func rowOwner(err error, group []job) int {
+	var fe *udfcatalog.FunctionError
+	if !errors.As(err, &fe) || fe.Row < 0 {
+		return 0
+	}
+	for k, j := range group {
+		if fe.Row < j.in.NumRows() {
+			return k
+		}
+		fe.Row -= j.in.NumRows()
+	}
+	return len(group) - 1
+}
+
+// dropUnusedErrorColumn removes the error column from an output in which
+// no row failed: one coalesced call carries it for all its batches when
+// any row failed, and each output batch should carry it only when one of
+// its own rows failed, as without coalescing. It takes ownership of out.
+func dropUnusedErrorColumn(fn *udfcatalog.UDF, out arrow.RecordBatch) arrow.RecordBatch {
+	if out.NumCols() != 2 || out.Column(1).NullN() != int(out.NumRows()) {
+		return out
+	}
+	defer out.Release()
+	return array.NewRecordBatch(fn.OutputSchema(), out.Columns()[:1], out.NumRows())
+}
+
+func (s *Server) processAll(ctx context.Context, sess CoalescingSession, ins []arrow.RecordBatch) (outs []arrow.RecordBatch, err error) {
+	defer s.recoverInto(&err, "session", "")
+	return sess.ProcessAll(ctx, ins)
 }
 
 func (s *Server) process(ctx context.Context, sess Session, in arrow.RecordBatch) (outs []arrow.RecordBatch, err error) {

@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sync/semaphore"
+	"google.golang.org/grpc/mem"
 
+	"github.com/fletch-udf/fletch/internal/flightwire"
 	"github.com/fletch-udf/fletch/udfcatalog"
 )
 
@@ -21,14 +24,25 @@ import (
 // a 4-byte header length, the header, a 4-byte body length, the body.
 type fuzzStream struct{ data []byte }
 
-func (s *fuzzStream) Recv() (*flight.FlightData, error) {
+// RecvMsg fills a flightwire.Message as the server's codec would, with the
+// body split in 4 KiB buffers as gRPC's frames split it.
+func (s *fuzzStream) RecvMsg(m any) error {
 	header, ok := s.next()
 	if !ok {
-		return nil, io.EOF
+		return io.EOF
 	}
 	body, _ := s.next()
-	return &flight.FlightData{DataHeader: header, DataBody: body}, nil
+	msg := m.(*flightwire.Message)
+	msg.Header = header
+	for len(body) > 0 {
+		n := min(len(body), 4096)
+		msg.Body = append(msg.Body, mem.SliceBuffer(body[:n]))
+		body = body[n:]
+	}
+	return nil
 }
+
+func (s *fuzzStream) SendMsg(any) error { return errors.New("a fuzz stream sends nothing") }
 
 func (s *fuzzStream) next() ([]byte, bool) {
 	if len(s.data) < 4 {
@@ -95,11 +109,12 @@ func FuzzExchangeDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		s := &Server{mem: mem, log: hclog.NewNullLogger(), opts: Options{MaxBatchRows: 1}.withDefaults()}
-		work := make(chan job)
+		q := &queue{jobs: make(chan job), budget: semaphore.NewWeighted(int64(s.opts.MaxBatchBytes))}
 		ended := make(chan readEnd, 1)
 		s.readers.Add(1)
-		go s.readInput(context.Background(), &fuzzStream{data: data}, nil, fn, work, ended)
-		for j := range work {
+		go s.readInput(context.Background(), &fuzzStream{data: data}, nil, fn, q, ended)
+		for j := range q.jobs {
+			q.budget.Release(j.bytes)
 			j.in.Release()
 		}
 		<-ended

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/fletch-udf/fletch/internal/flightwire"
 	"github.com/fletch-udf/fletch/udfcatalog"
 )
 
@@ -40,6 +41,15 @@ type Session interface {
 	Parallelism() int
 	// Close releases the session's resources.
 	Close() error
+}
+
+// A CoalescingSession evaluates several input batches of a scalar UDF in
+// one call, for sessions whose per-call cost dwarfs a small batch's (a
+// Python worker's round trip). ProcessAll returns one output batch per
+// input batch, with as many rows; a FunctionError's row counts across ins.
+type CoalescingSession interface {
+	Session
+	ProcessAll(ctx context.Context, ins []arrow.RecordBatch) ([]arrow.RecordBatch, error)
 }
 
 // Options configure a Server. Zero values take the defaults shown.
@@ -134,7 +144,12 @@ func New[S Session](catalog Catalog, open func(context.Context, *udfcatalog.UDF,
 		log:    opts.Logger,
 		health: health.NewServer(),
 	}
+	codec, err := flightwire.NewCodec()
+	if err != nil {
+		panic(err) // gRPC's proto codec is linked in with gRPC itself
+	}
 	s.grpc = grpc.NewServer(
+		codec.ServerOption(),
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
 		grpc.MaxSendMsgSize(opts.MaxMessageBytes),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),

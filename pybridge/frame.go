@@ -74,6 +74,9 @@ const (
 	flagInputFree uint16 = 1 << 1
 	// flagErrorColumn (result): the batches carry the error column.
 	flagErrorColumn uint16 = 1 << 2
+	// flagSeveral (call): the body holds several record batch messages,
+	// to be evaluated as one batch.
+	flagSeveral uint16 = 1 << 3
 	// A call's operation is in bits 8 and 9.
 	opShift = 8
 	opMask  = 3 << opShift

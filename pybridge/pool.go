@@ -278,6 +278,10 @@ type Request struct {
 	// function's input schema (OpBatch), the input schema as an
 	// encapsulated schema message (OpOpen), or nil.
 	Input Body
+	// Messages, when more than 1, says Input holds that many record
+	// batch messages, which the worker joins into one batch (OpBatch of a
+	// scalar UDF only).
+	Messages int
 }
 
 // Call runs one request on the least busy worker and returns its reply,
@@ -307,6 +311,9 @@ func (p *Pool) lookup(name string) (uint32, error) {
 
 func (p *Pool) callOn(ctx context.Context, w *worker, fn uint32, req Request) (*Reply, error) {
 	f := frame{kind: kindCall, fn: fn, flags: uint16(req.Op) << opShift, header: req.Options}
+	if req.Messages > 1 {
+		f.flags |= flagSeveral
+	}
 	r, err := w.request(ctx, f, req.Input, p.cfg.CallTimeout)
 	switch {
 	case errors.Is(err, ErrTimeout):

@@ -128,6 +128,7 @@ type worker struct {
 	waitErr  error         // the process's exit status, set before exited closes
 	logged   chan struct{} // closed once stdout and stderr reach end of file
 	dead     chan struct{} // closed once the worker failed; calls then fail with failed
+	flush    chan struct{} // wakes the flusher
 	pumps    sync.WaitGroup
 	stopOnce sync.Once
 	onLost   func(*worker) // called once, from the reader, when the worker fails
@@ -230,6 +231,7 @@ func startWorker(ctx context.Context, id int, o workerOptions) (_ *worker, err e
 		exited:   make(chan struct{}),
 		logged:   make(chan struct{}),
 		dead:     make(chan struct{}),
+		flush:    make(chan struct{}, 1),
 		onLost:   o.onLost,
 		pending:  make(map[uint64]*call),
 		held:     make(map[uint64]int),
@@ -237,7 +239,7 @@ func startWorker(ctx context.Context, id int, o workerOptions) (_ *worker, err e
 	}
 	var logs sync.WaitGroup
 	logs.Add(2)
-	w.pumps.Add(5)
+	w.pumps.Add(6)
 	go func() { defer w.pumps.Done(); defer logs.Done(); relog(outR, "stdout", w.log, &w.tail); outR.Close() }()
 	go func() { defer w.pumps.Done(); defer logs.Done(); relog(errR, "stderr", w.log, &w.tail); errR.Close() }()
 	go func() { defer w.pumps.Done(); logs.Wait(); close(w.logged) }()
@@ -247,6 +249,7 @@ func startWorker(ctx context.Context, id int, o workerOptions) (_ *worker, err e
 		close(w.exited)
 	}()
 	go func() { defer w.pumps.Done(); w.read() }()
+	go func() { defer w.pumps.Done(); w.flusher() }()
 	defer func() {
 		if err != nil {
 			w.kill()
@@ -593,24 +596,42 @@ func (w *worker) reply(r result) *Reply {
 }
 
 // releaseReply tells the worker it may reuse a reply's span: with the
-// next request, or at once if none is in flight.
+// next request, or, if none is in flight, from the flusher at once. It
+// never blocks: gRPC's connection writer calls it once it has written a
+// batch that lay in shared memory.
 func (w *worker) releaseReply(id uint64) {
 	defer w.shm.release()
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.failed != nil {
-		w.mu.Unlock()
 		return
 	}
 	w.releases = append(w.releases, id)
-	if len(w.pending) > 0 && len(w.releases) < 64 {
-		w.mu.Unlock()
-		return
+	if len(w.pending) == 0 || len(w.releases) >= 64 {
+		select {
+		case w.flush <- struct{}{}:
+		default: // a flush is due already
+		}
 	}
-	ids := w.releases
-	w.releases = nil
-	w.mu.Unlock()
-	// A worker that cannot take it is failing, and the reader will say so.
-	_ = w.ch.send(time.Now().Add(time.Second), frame{kind: kindRelease, body: releaseBody(ids)})
+}
+
+// flusher sends the releases no request took along, until the worker fails.
+func (w *worker) flusher() {
+	for {
+		select {
+		case <-w.flush:
+		case <-w.dead:
+			return
+		}
+		w.mu.Lock()
+		ids := w.releases
+		w.releases = nil
+		w.mu.Unlock()
+		if len(ids) > 0 {
+			// A worker that cannot take it is failing, and the reader will say so.
+			_ = w.ch.send(time.Now().Add(time.Second), frame{kind: kindRelease, body: releaseBody(ids)})
+		}
+	}
 }
 
 // callError decodes an error frame.

@@ -64,6 +64,11 @@ func PlanInput(fn *UDF, got *arrow.Schema) (*InputPlan, error) {
 	return p, nil
 }
 
+// Exact reports whether every input column already has its declared
+// type, so a batch's encoding is also a valid encoding of the declared
+// input (Apply changes at most its field names).
+func (p *InputPlan) Exact() bool { return p.noop }
+
 // Apply returns rec with the declared input schema. The caller releases the result.
 func (p *InputPlan) Apply(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	out, err := p.conform(ctx, mem, rec)

@@ -40,19 +40,20 @@ func ReadBatch(data []byte, maxDecompressed int64) (arrow.RecordBatch, error) {
 // batches reference data, which must not change afterwards. The caller
 // releases them.
 func ReadBatches(data []byte, maxDecompressed int64) ([]arrow.RecordBatch, error) {
-	return read(memory.DefaultAllocator, []*memory.Buffer{memory.NewBufferBytes(data)}, maxDecompressed)
+	return read(memory.DefaultAllocator, []*memory.Buffer{memory.NewBufferBytes(data)}, maxDecompressed, false)
 }
 
 // ReadMessages decodes the record batch messages held in body, whose
 // stream's schema message is schema (an encapsulated IPC schema message:
 // what a peer that knows the schema sends without it). It checks and
-// validates as ReadBatches does. The batches reference body, retaining it
-// until they are released; decompressed buffers come from mem.
+// validates as ReadBatches does, and returns each batch as an *Encoded
+// with its message. The batches reference body, retaining it until they
+// are released; decompressed buffers come from mem.
 func ReadMessages(mem memory.Allocator, schema []byte, body *memory.Buffer, maxDecompressed int64) ([]arrow.RecordBatch, error) {
-	return read(mem, []*memory.Buffer{memory.NewBufferBytes(schema), body}, maxDecompressed)
+	return read(mem, []*memory.Buffer{memory.NewBufferBytes(schema), body}, maxDecompressed, true)
 }
 
-func read(mem memory.Allocator, segments []*memory.Buffer, maxDecompressed int64) (recs []arrow.RecordBatch, err error) {
+func read(mem memory.Allocator, segments []*memory.Buffer, maxDecompressed int64, encoded bool) (recs []arrow.RecordBatch, err error) {
 	mr := &bytesMessageReader{segments: segments, check: Checker{MaxDecompressed: maxDecompressed}}
 	mr.refs.Store(1)
 	defer mr.Release()
@@ -74,8 +75,12 @@ func read(mem memory.Allocator, segments []*memory.Buffer, maxDecompressed int64
 		if err := Validate(rec); err != nil {
 			return recs, fmt.Errorf("%w: batch %d: %w", ErrMalformed, len(recs), err)
 		}
-		rec.Retain()
-		recs = append(recs, rec)
+		if encoded {
+			recs = append(recs, NewEncoded(rec, mr.header, mr.body))
+		} else {
+			rec.Retain()
+			recs = append(recs, rec)
+		}
 	}
 	if err := rdr.Err(); err != nil {
 		return recs, fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -123,7 +128,10 @@ type bytesMessageReader struct {
 	started  bool
 	check    Checker
 	msg      *ipc.Message
-	refs     atomic.Int64
+	// header and body are the last message's.
+	header []byte
+	body   *memory.Buffer
+	refs   atomic.Int64
 }
 
 func (r *bytesMessageReader) Message() (*ipc.Message, error) {
@@ -169,9 +177,8 @@ func (r *bytesMessageReader) Message() (*ipc.Message, error) {
 		return nil, err
 	}
 	r.releaseMsg()
-	bodyBuf := memory.SliceBuffer(seg, start, len(body))
-	r.msg = ipc.NewMessage(memory.NewBufferBytes(header), bodyBuf)
-	bodyBuf.Release() // the message holds it
+	r.header, r.body = header, memory.SliceBuffer(seg, start, len(body))
+	r.msg = ipc.NewMessage(memory.NewBufferBytes(header), r.body)
 	return r.msg, nil
 }
 
@@ -187,7 +194,8 @@ func (r *bytesMessageReader) take32() (uint32, error) {
 func (r *bytesMessageReader) releaseMsg() {
 	if r.msg != nil {
 		r.msg.Release()
-		r.msg = nil
+		r.body.Release()
+		r.msg, r.header, r.body = nil, nil, nil
 	}
 }
 

@@ -6,6 +6,7 @@ Each module-scoped server loads the modules written below from a temporary
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import decimal
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -397,16 +399,16 @@ def test_kill_9_mid_exchange(py_server: Server) -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    before = set(worker_pids(py_server))
     thread = threading.Thread(target=slow_call)
     thread.start()
-    # Kill every worker while the call is running; the sleeping one dies mid-call.
-    for _ in range(100):
-        if before:
-            break
-        before = set(worker_pids(py_server))
-    for pid in before:
-        os.kill(pid, signal.SIGKILL)
+    # Kill every worker until the call ends: once it runs on one, that one dies mid-call. (A kill that comes
+    # before the call reaches a worker only makes it wait for a replacement.)
+    deadline = time.monotonic() + CALL_TIMEOUT_S
+    while thread.is_alive() and time.monotonic() < deadline:
+        for pid in worker_pids(py_server):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        thread.join(0.5)
     thread.join(CALL_TIMEOUT_S)
     assert not thread.is_alive()
     assert len(errors) == 1, errors

@@ -272,16 +272,30 @@ class Worker:
         session, schema = self._sessions.get(name, (None, None))
         if schema is None:
             schema = self._input_schema(udf)
-        batch = pa.ipc.read_record_batch(self._input(frame, token), schema)
+        body = self._input(frame, token)
+        sizes: list[int] = []
+        if frame.flags & proto.FLAG_SEVERAL:
+            # Several batches the server had queued, evaluated as one (one call instead of many) and
+            # answered with one output batch each.
+            stream = pa.BufferReader(body)
+            parts = []
+            while stream.tell() < body.size:
+                parts.append(pa.ipc.read_record_batch(pa.ipc.read_message(stream), schema))
+            sizes = [part.num_rows for part in parts]
+            batch = pa.concat_batches(parts)
+            del parts, stream
+        else:
+            batch = pa.ipc.read_record_batch(body, schema)
+        del body
         outs = list(session.process(batch) if session is not None else udf.outputs(batch))
-        flags = 0
-        if (
-            outs
-            and outs[0].num_columns > len(udf.output_schema())
-            and getattr(udf, "on_error", "") == "error_column"
-        ):
-            flags = proto.FLAG_ERROR_COLUMN
-        return outs, flags
+        del batch
+        widened = bool(outs) and outs[0].num_columns > len(udf.output_schema())
+        if sizes and len(outs) == 1:
+            whole, outs, start = outs[0], [], 0
+            for size in sizes:
+                outs.append(whole.slice(start, size))
+                start += size
+        return outs, proto.FLAG_ERROR_COLUMN if widened else 0
 
     def _input(self, frame: proto.Frame, token: _Token | None) -> Any:
         """The call's input message, over shared memory without copying when it lies there."""
