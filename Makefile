@@ -69,7 +69,8 @@ test-python: build $(VENV)/.installed
 # the fallback transport (the only one elsewhere than Linux) stays alive.
 test-python-pipe: build $(VENV)/.installed
 	cd clients/python && FLETCH_BIN=$(CURDIR)/$(BIN) FLETCH_TEST_WORKER_TRANSPORT=pipe $(CURDIR)/$(PY) -m pytest -q \
-	  tests/test_python_udfs.py tests/test_kinds.py tests/test_udf_policies.py tests/test_nullability.py tests/test_exchange.py
+	  tests/test_python_udfs.py tests/test_kinds.py tests/test_udf_policies.py tests/test_nullability.py tests/test_exchange.py \
+	  tests/test_coalescing.py
 
 # RisingWave's own UDF client (Rust crate arrow-udf-runtime 0.9.0, feature remote) against a fresh
 # bin/fletch; see tests/engines/risingwave/README.md. Needs cargo: fails without it, never skips.
