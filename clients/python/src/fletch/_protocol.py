@@ -14,6 +14,7 @@ pybridge/frame.go; the two must change together (and PROTOCOL_VERSION with them)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
@@ -232,7 +233,8 @@ class SharedMemory:
         if not self._live:
             if self._high > self.KEEP_WARM:
                 start = self.request_bytes + self.KEEP_WARM
-                self._map.madvise(mmap.MADV_REMOVE, start, self._high - self.KEEP_WARM)
+                with contextlib.suppress(OSError):  # an emulator may not offer it; the pages just stay
+                    self._map.madvise(mmap.MADV_REMOVE, start, self._high - self.KEEP_WARM)
             self._high = 0
 
 
