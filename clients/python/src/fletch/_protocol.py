@@ -51,6 +51,9 @@ MAX_HEADER = 16 << 20
 # Bodies smaller than this cross the pipe: one write costs no more than the copy, and needs no release
 # (pybridge's shmMinBytes).
 SHM_MIN_BYTES = 16 << 10
+# Results this large are written straight into the reply half (one copy) rather than serialized and copied
+# there (two): below it, setting up the direct write costs more than the copy it saves.
+SHM_DIRECT_BYTES = 128 << 10
 MAX_BODY = 1 << 31
 
 # A frame this small goes out in one write.
@@ -199,6 +202,35 @@ class SharedMemory:
             pos += view.nbytes
         self._spans[ident] = off
         return off
+
+    def write_reply(self, ident: int, batches: list[Any]) -> tuple[int, int] | None:
+        """Write batches as IPC messages straight into the reply half for request ident; return the
+        (offset, length) of the messages, or None if no gap fits them.
+
+        An IPC stream writer is the one way pyarrow writes a batch message into memory of the caller's: it
+        writes the schema first, which is given its room and skipped."""
+        import pyarrow as pa
+
+        schema = batches[0].schema
+        head = schema.serialize().size
+        total = head + sum(pa.ipc.get_record_batch_size(b) for b in batches)
+        off = self._alloc(total)
+        if off is None:
+            return None
+        pos = self.request_bytes + off
+        sink = pa.FixedSizeBufferWriter(pa.py_buffer(self.view[pos : pos + total]))
+        try:
+            writer = pa.ipc.new_stream(sink, schema)
+            for batch in batches:
+                writer.write_batch(batch)
+            written = sink.tell()
+        except pa.ArrowException:
+            written = -1
+        if written != total:  # sizes pyarrow's writer did not keep to: never seen, but never trusted
+            self._free(off)
+            return None
+        self._spans[ident] = off
+        return off + head, total - head
 
     def release(self, idents: list[int]) -> None:
         for ident in idents:

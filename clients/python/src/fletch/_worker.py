@@ -226,7 +226,7 @@ class Worker:
         udf = self._order[frame.fn] if frame.fn < len(self._order) else None
         name = udf.name if udf is not None else f"#{frame.fn}"
         token = _Token() if frame.flags & proto.FLAG_SHM else None
-        results: list[Any] = []
+        placed: tuple[int, int] | list[Any] = []
         error: dict[str, Any] | None = None
         flags = 0
         try:
@@ -234,7 +234,7 @@ class Worker:
                 raise LookupError(f"this worker has no UDF #{frame.fn}")
             with self._log.running(name):
                 outs, flags = self._run(udf, name, frame, token)
-            results = [b.serialize() for b in outs or ()]
+            placed = self._place(frame.id, outs or [])
             del outs
         except UdfError as exc:
             error = _error(name, exc.row, exc.exc_type, exc.message, exc.traceback)
@@ -244,8 +244,10 @@ class Worker:
             flags |= proto.FLAG_INPUT_FREE
         if error is not None:
             self._channel.write(proto.ERROR, frame.id, flags=flags, header=error)
+        elif isinstance(placed, tuple):
+            self._channel.write(proto.RESULT, frame.id, flags=flags, shm=placed)
         else:
-            self._send_result(frame.id, flags, results)
+            self._channel.write(proto.RESULT, frame.id, flags=flags, body=placed)
         self._release_held()
 
     def _run(
@@ -336,14 +338,21 @@ class Worker:
             self._held = [(i, t) for i, t in self._held if i not in free]
             self._channel.write(proto.RELEASE, body=[struct.pack(f"<{len(free)}Q", *free)])
 
-    def _send_result(self, ident: int, flags: int, parts: list[Any]) -> None:
+    def _place(self, ident: int, outs: list[Any]) -> tuple[int, int] | list[Any]:
+        """Where a result's batches go: the (offset, length) of their messages in shared memory, or the
+        messages to send inline. Done before the input is checked for references: a result may be the
+        input itself."""
+        if self._shm is not None and outs and sum(b.nbytes for b in outs) >= proto.SHM_DIRECT_BYTES:
+            placed = self._shm.write_reply(ident, outs)
+            if placed is not None:
+                return placed
+        parts = [b.serialize() for b in outs]
         total = sum(part.size for part in parts)
         if total >= proto.SHM_MIN_BYTES and self._shm is not None:
             off = self._shm.put_reply(ident, parts, total)
             if off is not None:
-                self._channel.write(proto.RESULT, ident, flags=flags, shm=(off, total))
-                return
-        self._channel.write(proto.RESULT, ident, flags=flags, body=parts)
+                return off, total
+        return parts
 
 
 def _error(name: str, row: int | None, exc_type: str, message: str, tb: str) -> dict[str, Any]:
