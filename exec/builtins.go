@@ -16,6 +16,8 @@ var (
 	int64Type    = arrow.PrimitiveTypes.Int64
 	float64Type  = arrow.PrimitiveTypes.Float64
 	stringType   = arrow.BinaryTypes.String
+	// largeStringType is Databend's VARCHAR.
+	largeStringType = arrow.BinaryTypes.LargeString
 )
 
 // Builtins returns the native functions the fletch binary serves by
@@ -40,6 +42,13 @@ func Builtins() []*Function {
 			WithDoc("π; a zero-argument function")),
 		Vectorized("multiply_float64", []arrow.DataType{float64Type, float64Type}, float64Type, multiply,
 			WithParamNames("a", "b"), WithDoc("a * b, as an Arrow compute kernel")),
+		// Databend's client (databend-udf's UDFClient) calls these two for
+		// health_check(), echo() and list_functions(), as every
+		// databend-udf server serves them.
+		Scalar0("builtin_healthy", func() int32 { return 1 },
+			WithDoc("1: Databend's UDF client calls it for health_check()")),
+		Vectorized("builtin_echo", []arrow.DataType{largeStringType}, largeStringType, echo, WithParamNames("s"),
+			WithDoc("returns its input (VARCHAR, as Databend sends it): Databend's UDF client calls it for echo()")),
 	}
 }
 

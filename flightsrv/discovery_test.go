@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/fletch-udf/fletch/exec"
 )
 
 type udfMeta struct {
@@ -112,7 +114,7 @@ func TestListFlights(t *testing.T) {
 		}
 		names = append(names, info.FlightDescriptor.Path[0])
 	}
-	want := []string{"add_int64", "coalesce_int64", "div_int64", "echo_int64", "echo_utf8", "multiply_float64", "pi", "upper"}
+	want := []string{"add_int64", "builtin_echo", "builtin_healthy", "coalesce_int64", "div_int64", "echo_int64", "echo_utf8", "multiply_float64", "pi", "upper"}
 	if !slices.Equal(names, want) {
 		t.Errorf("ListFlights = %q, want %q", names, want)
 	}
@@ -153,7 +155,7 @@ func TestActions(t *testing.T) {
 	if err := json.Unmarshal(doAction(t, h, "list"), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 8 || list[0].Name != "add_int64" || list[0].Params[1].Type != "int64" {
+	if len(list) != len(exec.Builtins()) || list[0].Name != "add_int64" || list[0].Params[1].Type != "int64" {
 		t.Errorf("list = %+v", list)
 	}
 

@@ -21,6 +21,8 @@ func TestList(t *testing.T) {
 	}
 	wantTable := fmt.Sprintf(`NAME              KIND    LANGUAGE  VERSION           SIGNATURE
 add_int64         scalar  go        %s  add_int64(a int64, b int64) -> int64
+builtin_echo      scalar  go        %s  builtin_echo(s large_utf8 null) -> large_utf8
+builtin_healthy   scalar  go        %s  builtin_healthy() -> int32
 coalesce_int64    scalar  go        %s  coalesce_int64(a int64 null, b int64 null) -> int64
 div_int64         scalar  go        %s  div_int64(a int64, b int64) -> int64
 echo_int64        scalar  go        %s  echo_int64(x int64 null) -> int64
@@ -28,7 +30,7 @@ echo_utf8         scalar  go        %s  echo_utf8(s utf8 null) -> utf8
 multiply_float64  scalar  go        %s  multiply_float64(a float64 null, b float64 null) -> float64
 pi                scalar  go        %s  pi() -> float64
 upper             scalar  go        %s  upper(s utf8) -> utf8
-`, version("add_int64"), version("coalesce_int64"), version("div_int64"), version("echo_int64"),
+`, version("add_int64"), version("builtin_echo"), version("builtin_healthy"), version("coalesce_int64"), version("div_int64"), version("echo_int64"),
 		version("echo_utf8"), version("multiply_float64"), version("pi"), version("upper"))
 	wantJSON, err := json.Marshal(catalog.List())
 	if err != nil {

@@ -168,7 +168,7 @@ def test_flag_beats_env_listen(start_server: Callable[..., Any]) -> None:
 def test_flag_beats_env_no_builtins(start_server: Callable[..., Any]) -> None:
     server = start_server("--no-builtins=false", env={"FLETCH_NO_BUILTINS": "true"})
     with server.client() as c:
-        assert len(list(c.list_flights())) == 8
+        assert len(list(c.list_flights())) == 10  # the built-ins
     server.assert_healthy()
 
 

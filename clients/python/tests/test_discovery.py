@@ -15,6 +15,8 @@ INPUT_COUNT_KEY = b"x-databend-udf-input-count"
 # name -> (params as (name, canonical type, nullable), canonical return type)
 BUILTINS: dict[str, tuple[list[tuple[str, str, bool]], str]] = {
     "add_int64": ([("a", "int64", False), ("b", "int64", False)], "int64"),
+    "builtin_echo": ([("s", "large_utf8", True)], "large_utf8"),
+    "builtin_healthy": ([], "int32"),
     "coalesce_int64": ([("a", "int64", True), ("b", "int64", True)], "int64"),
     "div_int64": ([("a", "int64", False), ("b", "int64", False)], "int64"),
     # echo_* and multiply_float64 are vectorized kernels that handle nulls
@@ -26,7 +28,13 @@ BUILTINS: dict[str, tuple[list[tuple[str, str, bool]], str]] = {
     "upper": ([("s", "utf8", False)], "utf8"),
 }
 
-ARROW_TYPES: dict[str, pa.DataType] = {"int64": pa.int64(), "utf8": pa.string(), "float64": pa.float64()}
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "int64": pa.int64(),
+    "int32": pa.int32(),
+    "utf8": pa.string(),
+    "large_utf8": pa.large_string(),
+    "float64": pa.float64(),
+}
 
 UDF_KEYS = {"name", "kind", "language", "params", "return", "doc", "volatility", "on_error", "version"}
 
