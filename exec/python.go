@@ -295,10 +295,9 @@ func (p *Python) Open(ctx context.Context, fn *udfcatalog.UDF, options []byte) (
 			p.release(gen)
 		}
 	}()
-	s := &pythonSession{
-		p: p, gen: gen, fn: fn,
-		output:      schemaMessage(fn.OutputSchema(), p.mem),
-		errorOutput: schemaMessage(fn.ErrorOutputSchema(), p.mem),
+	s := &pythonSession{p: p, gen: gen, fn: fn, output: schemaMessage(fn.OutputSchema(), p.mem)}
+	if fn.OnError == udfcatalog.OnErrorColumn {
+		s.errorOutput = schemaMessage(fn.ErrorOutputSchema(), p.mem)
 	}
 	if fn.Kind != udfcatalog.KindAggregate && fn.Kind != udfcatalog.KindTransform {
 		return s, nil
@@ -323,8 +322,8 @@ type pythonSession struct {
 	p   *Python
 	gen *generation
 	fn  *udfcatalog.UDF
-	// output and errorOutput are the schemas replies are decoded with, as
-	// encapsulated IPC schema messages.
+	// output and errorOutput (error_column UDFs only) are the schemas
+	// replies are decoded with, as encapsulated IPC schema messages.
 	output, errorOutput []byte
 	pinned              *pybridge.Pinned // for stateful kinds
 	finished            bool

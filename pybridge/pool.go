@@ -262,9 +262,6 @@ func (p *Pool) Functions() []Function { return p.functions }
 // LoadErrors returns the modules that failed to import.
 func (p *Pool) LoadErrors() []ModuleError { return p.errors }
 
-// Size is the number of workers.
-func (p *Pool) Size() int { return p.cfg.Workers }
-
 // Slots is how many calls the pool takes at once: every worker's pipeline.
 func (p *Pool) Slots() int { return p.cfg.Workers * p.cfg.Pipeline }
 
