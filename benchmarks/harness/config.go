@@ -41,6 +41,11 @@ type plan struct {
 	asyncRounds   int // rows per async batch, as a multiple of the calls in flight
 	asyncBatches  int // batches per async measurement
 	startReps     int // cold and warm starts per server
+
+	memoryBytes     int64         // int64 input per memory exchange
+	memoryExchanges int           // memory exchanges in a row, per server
+	memoryBatchRows int           // rows per batch of a memory exchange
+	memoryEvery     time.Duration // how often the server's process tree is sampled
 }
 
 func quickPlan() plan {
@@ -49,6 +54,7 @@ func quickPlan() plan {
 		batchRows: []int{1 << 10, 8 << 10}, streams: []int{1, 4},
 		lockstepRows: []int{1, 16, 1024}, lockstepIters: 100, lockstepWarm: 10,
 		asyncRounds: 4, asyncBatches: 1, startReps: 1,
+		memoryBytes: 64 << 20, memoryExchanges: 2, memoryBatchRows: 64 << 10, memoryEvery: 50 * time.Millisecond,
 	}
 }
 
@@ -58,6 +64,7 @@ func fullPlan() plan {
 		batchRows: []int{1 << 10, 8 << 10, 64 << 10}, streams: []int{1, 4},
 		lockstepRows: []int{1, 16, 1024}, lockstepIters: 2000, lockstepWarm: 200,
 		asyncRounds: 64, asyncBatches: 4, startReps: 5,
+		memoryBytes: 1 << 30, memoryExchanges: 10, memoryBatchRows: 64 << 10, memoryEvery: 50 * time.Millisecond,
 	}
 }
 

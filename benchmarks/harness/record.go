@@ -73,11 +73,30 @@ type latencies struct {
 	sorted    []time.Duration
 }
 
+// memoryRun is one server's memory exchanges, one after another.
+type memoryRun struct {
+	server        string
+	batchRows     int
+	batches       int     // per exchange
+	inputBytes    int64   // int64 payload per exchange
+	inFlightBytes int64   // the most input bytes a stream keeps sent and not yet answered
+	idle          treeMem // the process tree just before the first exchange
+	exchanges     []memExchange
+}
+
+// memExchange is one exchange of a memory run.
+type memExchange struct {
+	rows    int64
+	elapsed time.Duration
+	peak    memPeak
+}
+
 // record is everything a run measured.
 type record struct {
 	results []*result
 	starts  []startResult
 	cdfs    []latencies
+	memory  []memoryRun
 	info    sysInfo
 }
 
@@ -104,4 +123,24 @@ func (rec *record) ratio(workload string, batchRows, streams int, a, b string) f
 		return math.NaN()
 	}
 	return ra.rowsPerSec() / rb.rowsPerSec()
+}
+
+// versus is r's median rows/s ÷ server ref's on the same configuration;
+// NaN for ref itself, and when ref has no figure.
+func (rec *record) versus(r *result, ref string) float64 {
+	if r.server == ref {
+		return math.NaN()
+	}
+	return rec.ratio(r.workload, r.batchRows, r.streams, r.server, ref)
+}
+
+// pythonHop is what a trip through a Python worker adds to a batch of rows
+// rows: fletch-python's lock-step p50 minus fletch-go's, in µs; NaN when
+// either is missing.
+func (rec *record) pythonHop(rows int) float64 {
+	py, native := rec.find(lockstepName, rows, 1, fletchPython), rec.find(lockstepName, rows, 1, fletchGo)
+	if py == nil || native == nil {
+		return math.NaN()
+	}
+	return py.p50() - native.p50()
 }

@@ -19,6 +19,7 @@ func ratioPairs() [][2]string {
 		{fletchGo, echoServer},
 		{fletchPython, echoServer},
 		{fletchPython, fletchGo},
+		{fletchGo, pyarrowPeer},
 		{fletchPython, pyarrowPeer},
 		{fletchPython, arrowUDFPeer},
 		{fletchPython, databendPeer},
@@ -70,6 +71,7 @@ func writeMarkdown(w io.Writer, rec *record, p plan) {
 	writeRatios(w, rec)
 	writeLockstep(w, rec)
 	writeAsync(w, rec)
+	writeMemory(w, rec, p)
 	writeStarts(w, rec)
 }
 
@@ -90,19 +92,18 @@ func writeThroughput(w io.Writer, rec *record, p plan) {
 	fmt.Fprintf(w, "### Throughput\n\nMedians of %d repetitions. GB/s counts the input payload (8 B per int64, string bytes + 4 B per string); "+
 		"ns/row is wall time per row, all streams together; p50/p99 are per batch, from writing it to reading its answer, "+
 		"while each stream keeps up to 256 Ki rows (2 to 64 batches) in flight, so they include queueing: "+
-		"see the lock-step table for unloaded round trips. × echo is the ratio of rows/s to the echo server's on the same input.\n\n", p.reps)
-	fmt.Fprintln(w, "| workload | rows/batch | streams | server | rows/s | GB/s | ns/row | p50 µs | p99 µs | × echo |")
-	fmt.Fprintln(w, "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|")
+		"see the lock-step table for unloaded round trips. × echo is the ratio of rows/s to the echo server's on the same input; "+
+		"÷ pyarrow is the ratio of rows/s to the plain pyarrow server's on the same workload, batch size and streams "+
+		"(– where there is no pyarrow figure).\n\n", p.reps)
+	fmt.Fprintln(w, "| workload | rows/batch | streams | server | rows/s | GB/s | ns/row | p50 µs | p99 µs | × echo | ÷ pyarrow |")
+	fmt.Fprintln(w, "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|")
 	for _, r := range rec.results {
 		if !isMatrix(r.workload) || len(r.reps) == 0 {
 			continue
 		}
-		x := math.NaN()
-		if r.server != echoServer {
-			x = rec.ratio(r.workload, r.batchRows, r.streams, r.server, echoServer)
-		}
-		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.workload, r.batchRows, r.streams, r.server,
-			si(r.rowsPerSec()), num(r.gbPerSec()), num(r.nsPerRow()), num(r.p50()), num(r.p99()), ratioText(x))
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.workload, r.batchRows, r.streams, r.server,
+			si(r.rowsPerSec()), num(r.gbPerSec()), num(r.nsPerRow()), num(r.p50()), num(r.p99()),
+			ratioText(rec.versus(r, echoServer)), ratioText(rec.versus(r, pyarrowPeer)))
 	}
 	fmt.Fprintln(w)
 }
@@ -147,7 +148,7 @@ func writeRatios(w io.Writer, rec *record) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprint(w, "### Ratios\n\nMedian rows/s ÷ median rows/s, measured in the same run (lock-step: the rows/s of one batch in flight). "+
-		"By workload, the median of the ratios over its batch sizes and stream counts:\n\n")
+		"By workload, the median of the ratios over its batch sizes and stream counts, and in brackets their range:\n\n")
 	header("| workload |")
 	fmt.Fprintln(w, "|---|"+strings.Repeat("--:|", len(pairs)))
 	var names []string
@@ -165,7 +166,7 @@ func writeRatios(w io.Writer, rec *record) {
 					xs = append(xs, x)
 				}
 			}
-			fmt.Fprintf(w, " %s |", ratioText(median(xs)))
+			fmt.Fprintf(w, " %s |", spread(xs))
 		}
 		fmt.Fprintln(w)
 	}
@@ -201,6 +202,19 @@ func writeLockstep(w io.Writer, rec *record) {
 		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s |\n", r.batchRows, r.server, num(r.p50()), num(r.p99()), si(r.rowsPerSec()), ratioText(x))
 	}
 	fmt.Fprintln(w)
+	one, ki := rec.pythonHop(1), rec.pythonHop(1024)
+	if !math.IsNaN(one) || !math.IsNaN(ki) {
+		fmt.Fprintf(w, "Python hop: %s µs per batch at 1 row, %s µs at 1 Ki rows (%s − %s, lock-step p50).\n\n", num(one), num(ki), fletchPython, fletchGo)
+	}
+}
+
+// spread is the median of xs and, when there are several, their range in
+// brackets: "0.95 (0.75–1.00)".
+func spread(xs []float64) string {
+	if len(xs) < 2 {
+		return ratioText(median(xs))
+	}
+	return fmt.Sprintf("%s (%s–%s)", ratioText(median(xs)), ratioText(slices.Min(xs)), ratioText(slices.Max(xs)))
 }
 
 func writeAsync(w io.Writer, rec *record) {
@@ -223,6 +237,51 @@ func writeAsync(w io.Writer, rec *record) {
 		ideal := float64(workloadByName(r.workload).inFlight()) / asyncLatency.Seconds()
 		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %s |\n", r.workload, r.server, r.batchRows, si(r.rowsPerSec()), si(ideal),
 			ratioText(r.rowsPerSec()/ideal), num(r.p50()/1000), num(r.p99()/1000))
+	}
+	fmt.Fprintln(w)
+}
+
+// memoryBar is the bound the memory figures are read against: 100 MB
+// plus four times the input bytes a stream keeps in flight.
+func memoryBar(inFlight int64) int64 { return 100e6 + 4*inFlight }
+
+func writeMemory(w io.Writer, rec *record, p plan) {
+	if len(rec.memory) == 0 {
+		return
+	}
+	m := rec.memory[0]
+	fmt.Fprintf(w, "### Memory\n\n`echo_int64` on one stream: %s of int64 input in one exchange (%d batches of %d rows), %d exchanges in a row per server, "+
+		"while the server process and all its descendants (fletch-python's workers) are sampled from /proc every %d ms. "+
+		"RSS adds up each process's resident set, so a page two processes share (a worker's shared memory with the server, libraries) counts in both; "+
+		"PSS (from smaps_rollup) splits each shared page among the processes mapping it, so the tree's PSS counts it once. "+
+		"A peak is the highest tree total over an exchange's samples, idle the tree before the first exchange; MB = 10⁶ bytes. "+
+		"In flight: the input bytes the client keeps sent and not yet answered, at most %d batches (256 Ki rows) per stream. "+
+		"The bar to read the peaks against is 100 MB + 4 × in flight; "+
+		"last ÷ first compares the last exchange's peak PSS with the first's.\n\n",
+		bytesText(m.inputBytes), m.batches, m.batchRows, len(m.exchanges), p.memoryEvery.Milliseconds(), window(m.batchRows))
+	fmt.Fprintln(w, "| server | processes | idle RSS / PSS MB | first peak RSS / PSS MB | last peak RSS / PSS MB | highest peak PSS MB | highest − idle PSS MB | last ÷ first PSS | in flight MB | bar MB |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, r := range rec.memory {
+		if len(r.exchanges) == 0 {
+			continue
+		}
+		first, last := r.exchanges[0].peak, r.exchanges[len(r.exchanges)-1].peak
+		var highest int64
+		procs := r.idle.procs
+		for _, e := range r.exchanges {
+			highest, procs = max(highest, e.peak.pss), max(procs, e.peak.procs)
+		}
+		fmt.Fprintf(w, "| %s | %d | %s / %s | %s / %s | %s / %s | %s | %s | %s | %s | %s |\n", r.server, procs,
+			mb(r.idle.rss), mb(r.idle.pss), mb(first.rss), mb(first.pss), mb(last.rss), mb(last.pss), mb(highest), mb(highest-r.idle.pss),
+			ratioText(float64(last.pss)/float64(first.pss)), mb(r.inFlightBytes), mb(memoryBar(r.inFlightBytes)))
+	}
+	fmt.Fprint(w, "\nPeak per exchange:\n\n")
+	fmt.Fprintln(w, "| server | exchange | rows/s | peak RSS MB | peak PSS MB | samples |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|")
+	for _, r := range rec.memory {
+		for i, e := range r.exchanges {
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d |\n", r.server, i+1, si(float64(e.rows)/e.elapsed.Seconds()), mb(e.peak.rss), mb(e.peak.pss), e.peak.samples)
+		}
 	}
 	fmt.Fprintln(w)
 }
@@ -303,6 +362,7 @@ func writeFiles(dir string, rec *record, p plan) error {
 		"samples.csv": func(c *csv.Writer) { samplesCSV(c, rec) },
 		"latency.csv": func(c *csv.Writer) { latencyCSV(c, rec) },
 		"starts.csv":  func(c *csv.Writer) { startsCSV(c, rec) },
+		"memory.csv":  func(c *csv.Writer) { memoryCSV(c, rec) },
 	}
 	for name, fill := range files {
 		f, err := os.Create(filepath.Join(dir, name))
@@ -345,7 +405,7 @@ func f64(x float64) string {
 }
 
 func resultsCSV(c *csv.Writer, rec *record) {
-	c.Write([]string{"workload", "batch_rows", "streams", "server", "status", "reps", "rows_per_s", "gb_per_s", "ns_per_row", "p50_us", "p99_us", "x_echo"})
+	c.Write([]string{"workload", "batch_rows", "streams", "server", "status", "reps", "rows_per_s", "gb_per_s", "ns_per_row", "p50_us", "p99_us", "x_echo", "div_pyarrow"})
 	for _, r := range rec.results {
 		status := r.status
 		if status == "" {
@@ -353,14 +413,14 @@ func resultsCSV(c *csv.Writer, rec *record) {
 		}
 		row := []string{r.workload, strconv.Itoa(r.batchRows), strconv.Itoa(r.streams), r.server, status, strconv.Itoa(len(r.reps))}
 		if len(r.reps) == 0 {
-			c.Write(append(row, "", "", "", "", "", ""))
+			c.Write(append(row, "", "", "", "", "", "", ""))
 			continue
 		}
-		x := math.NaN()
-		if isMatrix(r.workload) && r.server != echoServer {
-			x = rec.ratio(r.workload, r.batchRows, r.streams, r.server, echoServer)
+		echo, pyarrow := math.NaN(), math.NaN()
+		if isMatrix(r.workload) {
+			echo, pyarrow = rec.versus(r, echoServer), rec.versus(r, pyarrowPeer)
 		}
-		c.Write(append(row, f64(r.rowsPerSec()), f64(r.gbPerSec()), f64(r.nsPerRow()), f64(r.p50()), f64(r.p99()), f64(x)))
+		c.Write(append(row, f64(r.rowsPerSec()), f64(r.gbPerSec()), f64(r.nsPerRow()), f64(r.p50()), f64(r.p99()), f64(echo), f64(pyarrow)))
 	}
 }
 
@@ -396,6 +456,20 @@ func startsCSV(c *csv.Writer, rec *record) {
 			for i, d := range k.ds {
 				c.Write([]string{s.server, k.kind, strconv.Itoa(i + 1), f64(float64(d) / 1e6)})
 			}
+		}
+	}
+}
+
+// memoryCSV writes one row per memory exchange; sizes in bytes.
+func memoryCSV(c *csv.Writer, rec *record) {
+	c.Write([]string{"server", "exchange", "batch_rows", "batches", "input_bytes", "in_flight_bytes", "rows", "elapsed_s", "rows_per_s",
+		"peak_rss_bytes", "peak_pss_bytes", "processes", "samples", "idle_rss_bytes", "idle_pss_bytes"})
+	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
+	for _, r := range rec.memory {
+		for i, e := range r.exchanges {
+			c.Write([]string{r.server, strconv.Itoa(i + 1), strconv.Itoa(r.batchRows), strconv.Itoa(r.batches), i64(r.inputBytes), i64(r.inFlightBytes),
+				i64(e.rows), f64(e.elapsed.Seconds()), f64(float64(e.rows) / e.elapsed.Seconds()),
+				i64(e.peak.rss), i64(e.peak.pss), strconv.Itoa(e.peak.procs), strconv.Itoa(e.peak.samples), i64(r.idle.rss), i64(r.idle.pss)})
 		}
 	}
 }

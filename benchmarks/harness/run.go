@@ -47,7 +47,10 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 		if err := b.lockstep(ctx); err != nil {
 			return err
 		}
-		return b.async(ctx)
+		if err := b.async(ctx); err != nil {
+			return err
+		}
+		return b.memory(ctx)
 	}()
 	if err := errors.Join(measured, b.fleet.stop()); err != nil {
 		return err

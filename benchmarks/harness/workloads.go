@@ -86,6 +86,7 @@ func workloads() []workload {
 // Workloads measured apart from the matrix.
 const (
 	lockstepName = "lockstep"
+	memoryName   = "memory"
 	startName    = "start"
 )
 
@@ -94,7 +95,7 @@ func workloadNames() []string {
 	for _, w := range workloads() {
 		names = append(names, w.name)
 	}
-	return append(names, lockstepName, startName)
+	return append(names, lockstepName, memoryName, startName)
 }
 
 func workloadByName(name string) workload {
