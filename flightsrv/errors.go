@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -75,6 +76,25 @@ func toStatus(err error) error {
 		code = codes.Internal
 	}
 	return status.Error(code, err.Error())
+}
+
+// maxMessageBytes bounds a status message: a wrong column count at
+// thousands of columns, or a crash report quoting a worker's output, must
+// still reach the client as its real status, not as a reset stream. The
+// call's log line has the whole message.
+const maxMessageBytes = 4 << 10
+
+// capMessage cuts a status's message to maxMessageBytes, saying how much
+// was cut; the code and any details stay.
+func capMessage(err error) error {
+	st, ok := status.FromError(err)
+	if !ok || len(st.Message()) <= maxMessageBytes {
+		return err
+	}
+	p := st.Proto()
+	cut := strings.ToValidUTF8(p.Message[:maxMessageBytes], "")
+	p.Message = fmt.Sprintf("%s … %d bytes more (the server's log has the whole message)", cut, len(p.Message)-len(cut))
+	return status.FromProto(p).Err()
 }
 
 // isWrapped reports whether err carries more than a bare gRPC status,

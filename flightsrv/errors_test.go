@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/fletch-udf/fletch/exec"
 	"github.com/fletch-udf/fletch/flightsrv"
@@ -273,5 +274,32 @@ func TestRowsWithoutData(t *testing.T) {
 		if tt.code != codes.OK {
 			checkStatus(t, err, tt.code, "1001 rows with only 0 bytes of data; such batches may have at most 1000 rows")
 		}
+	}
+}
+
+// TestLongErrorsKeepTheirStatus: an error message far longer than a
+// status should carry (every column of a 2,500-column batch named in a
+// signature mismatch) is cut, and the client still gets its code.
+func TestLongErrorsKeepTheirStatus(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	fields := make([]arrow.Field, 2500)
+	cols := make([]arrow.Array, len(fields))
+	for i := range fields {
+		fields[i] = field(fmt.Sprintf("a_rather_long_column_name_%04d", i), i64)
+		b := array.NewInt64Builder(h.mem)
+		b.Append(int64(i))
+		cols[i] = b.NewArray()
+		b.Release()
+		defer cols[i].Release()
+	}
+	schema := schemaOf(fields...)
+	rec := array.NewRecordBatch(schema, cols, 1)
+	defer rec.Release()
+	outs, err := h.exchange(context.Background(), "add_int64", schema, rec)
+	release(outs)
+	checkStatus(t, err, codes.InvalidArgument, "add_int64 takes 2 column(s)")
+	msg := status.Convert(err).Message()
+	if len(msg) > 4200 || !strings.Contains(msg, "bytes more (the server's log has the whole message)") {
+		t.Errorf("message of %d bytes: %.300q", len(msg), msg)
 	}
 }

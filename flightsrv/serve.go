@@ -89,6 +89,7 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 		s.recoverInto(&err, info.FullMethod, ci.function)
 		err = toStatus(err)
 		s.logCall(info.FullMethod, ci, time.Since(start), err)
+		err = capMessage(err)
 	}()
 	return handler(srv, streamWithContext{ss, context.WithValue(ss.Context(), callInfoKey{}, ci)})
 }
@@ -99,6 +100,7 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 		s.recoverInto(&err, info.FullMethod, "")
 		err = toStatus(err)
 		s.logCall(info.FullMethod, &callInfo{}, time.Since(start), err)
+		err = capMessage(err)
 	}()
 	return handler(ctx, req)
 }

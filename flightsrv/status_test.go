@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -58,5 +60,29 @@ func TestToStatus(t *testing.T) {
 	bare := status.Error(codes.PermissionDenied, "no")
 	if got := toStatus(bare); status.Code(got) != codes.PermissionDenied {
 		t.Errorf("a bare status passes through unchanged, got %v", got)
+	}
+}
+
+func TestCapMessage(t *testing.T) {
+	long := strings.Repeat("é", maxMessageBytes) // two bytes a rune: the cut falls inside one
+	tests := []struct {
+		name    string
+		err     error
+		want    string // the message's start
+		wantCut bool
+	}{
+		{"short", status.Error(codes.InvalidArgument, "bad"), "bad", false},
+		{"long", status.Error(codes.InvalidArgument, long), strings.Repeat("é", maxMessageBytes/2), true},
+		{"not a status", errors.New("plain"), "plain", false},
+	}
+	for _, tt := range tests {
+		got := capMessage(tt.err)
+		msg := status.Convert(got).Message()
+		if !strings.HasPrefix(msg, tt.want) || strings.Contains(msg, "bytes more") != tt.wantCut || !utf8.ValidString(msg) {
+			t.Errorf("%s: capMessage = %.80q…", tt.name, msg)
+		}
+		if tt.wantCut && (status.Code(got) != codes.InvalidArgument || len(msg) > maxMessageBytes+100) {
+			t.Errorf("%s: code %s, %d bytes", tt.name, status.Code(got), len(msg))
+		}
 	}
 }

@@ -2,7 +2,9 @@ package pybridge
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -13,21 +15,46 @@ import (
 // relog copies a worker's output stream into log, one entry per line.
 // Lines that are JSON objects with "@message" (what fletch's worker writes
 // for print() and logging) keep their level and fields; other lines, such
-// as a crashing interpreter's dump, are logged as they are. The last lines
-// are kept in tail for crash reports.
+// as a crashing interpreter's dump, are logged as they are. A line longer
+// than maxLogLine is cut there, with a note of what was dropped: reading
+// goes on whatever a UDF prints, so the worker is never left writing to a
+// pipe nobody reads. The last lines are kept in tail for crash reports.
 func relog(r io.Reader, stream string, log hclog.Logger, tail *lineTail) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			continue
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		raw, dropped, err := readLine(br, maxLogLine)
+		line := string(raw)
+		if dropped > 0 {
+			line += fmt.Sprintf(" … %d bytes more", dropped)
 		}
-		if !isNativeFrame(line) {
-			tail.add(line)
+		if line != "" {
+			if !isNativeFrame(line) {
+				tail.add(line)
+			}
+			level, msg, args := parseLogLine(line, stream)
+			log.Log(level, msg, args...)
 		}
-		level, msg, args := parseLogLine(line, stream)
-		log.Log(level, msg, args...)
+		if err != nil {
+			return
+		}
+	}
+}
+
+// maxLogLine bounds what one logged line keeps of a worker's output line.
+const maxLogLine = 64 << 10
+
+// readLine reads up to the next newline, keeping at most limit bytes of
+// the line (without the newline) and counting the rest as dropped.
+func readLine(br *bufio.Reader, limit int) (line []byte, dropped int, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		chunk = bytes.TrimSuffix(chunk, []byte("\n"))
+		keep := min(len(chunk), limit-len(line))
+		line = append(line, chunk[:keep]...)
+		dropped += len(chunk) - keep
+		if err != bufio.ErrBufferFull {
+			return line, dropped, err
+		}
 	}
 }
 
@@ -76,7 +103,13 @@ type lineTail struct {
 
 const tailLines = 20
 
+// tailLineBytes bounds each line a crash report quotes.
+const tailLineBytes = 512
+
 func (t *lineTail) add(line string) {
+	if len(line) > tailLineBytes {
+		line = line[:tailLineBytes] + fmt.Sprintf(" … %d bytes more", len(line)-tailLineBytes)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.lines) == tailLines {

@@ -153,6 +153,12 @@ def prints(x: int) -> int:
 
 
 @udf
+def prints_a_lot(x: int) -> int:
+    print("A" * 2_000_000)
+    return x
+
+
+@udf
 def segfault(x: int) -> int:
     return ctypes.string_at(0)[0]
 
@@ -416,6 +422,13 @@ def test_kill_9_mid_exchange(py_server: Server) -> None:
     assert "worker" in message, message
     assert "killed" in message, message
     assert call(py_server, "plus_one", pa.array([1])).to_pylist() == [2]
+
+
+def test_a_huge_print_is_logged_cut_and_the_worker_serves_on(py_server: Server) -> None:
+    for _ in range(3):  # the same worker, whichever it is, keeps working
+        assert call(py_server, "prints_a_lot", pa.array([7])).to_pylist() == [7]
+    assert call(py_server, "plus_one", pa.array([1])).to_pylist() == [2]
+    assert "bytes more" in py_server.stderr_text()
 
 
 def test_prints_are_relogged_with_the_function(py_server: Server) -> None:
