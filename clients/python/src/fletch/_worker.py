@@ -234,7 +234,7 @@ class Worker:
                 raise LookupError(f"this worker has no UDF #{frame.fn}")
             with self._log.running(name):
                 outs, flags = self._run(udf, name, frame, token)
-            placed = self._place(frame.id, outs or [])
+            placed = self._place(frame.id, outs or [], frame.shm_len or len(frame.body))
             del outs
         except UdfError as exc:
             error = _error(name, exc.row, exc.exc_type, exc.message, exc.traceback)
@@ -338,11 +338,12 @@ class Worker:
             self._held = [(i, t) for i, t in self._held if i not in free]
             self._channel.write(proto.RELEASE, body=[struct.pack(f"<{len(free)}Q", *free)])
 
-    def _place(self, ident: int, outs: list[Any]) -> tuple[int, int] | list[Any]:
+    def _place(self, ident: int, outs: list[Any], input_bytes: int) -> tuple[int, int] | list[Any]:
         """Where a result's batches go: the (offset, length) of their messages in shared memory, or the
         messages to send inline. Done before the input is checked for references: a result may be the
-        input itself."""
-        if self._shm is not None and outs and sum(b.nbytes for b in outs) >= proto.SHM_DIRECT_BYTES:
+        input itself. The input's size stands for the result's in choosing (nbytes of many slices costs
+        more than the choice saves)."""
+        if self._shm is not None and outs and input_bytes >= proto.SHM_DIRECT_BYTES:
             placed = self._shm.write_reply(ident, outs)
             if placed is not None:
                 return placed
