@@ -1,4 +1,4 @@
-"""Example UDFs over numbers: one row-wise, one vectorized."""
+"""Example UDFs over numbers, one row-wise and one vectorized (not named `numbers`: the stdlib has one)."""
 
 import math
 
