@@ -215,7 +215,7 @@ func (s *Server) readInput(ctx context.Context, stream msgStream, first *flightw
 	}()
 	defer s.recoverInto(&err, "exchange reader", fn.Name)
 
-	mr := newMessageReader(stream, first, s.mem, int64(s.opts.MaxMessageBytes))
+	mr := newMessageReader(stream, first, s.bodies, int64(s.opts.MaxMessageBytes))
 	defer mr.Release()
 	rdr, err := ipc.NewReaderFromMessageReader(mr, ipc.WithAllocator(s.mem))
 	if err != nil {

@@ -108,7 +108,7 @@ func FuzzExchangeDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-		s := &Server{mem: mem, log: hclog.NewNullLogger(), opts: Options{MaxBatchRows: 1}.withDefaults()}
+		s := &Server{mem: mem, bodies: newBodyPool(mem), log: hclog.NewNullLogger(), opts: Options{MaxBatchRows: 1}.withDefaults()}
 		q := &queue{jobs: make(chan job), budget: semaphore.NewWeighted(int64(s.opts.MaxBatchBytes))}
 		ended := make(chan readEnd, 1)
 		s.readers.Add(1)
@@ -118,6 +118,7 @@ func FuzzExchangeDecode(f *testing.F) {
 			j.in.Release()
 		}
 		<-ended
+		s.bodies.drain()
 		mem.AssertSize(t, 0)
 	})
 }

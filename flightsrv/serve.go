@@ -32,6 +32,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		err = <-served
 	}
 	s.readers.Wait()
+	s.bodies.drain()
 	if errors.Is(err, grpc.ErrServerStopped) {
 		err = nil
 	}

@@ -112,6 +112,7 @@ type Server struct {
 	catalog Catalog
 	open    func(context.Context, *udfcatalog.UDF, []byte) (Session, error)
 	mem     memory.Allocator
+	bodies  *bodyPool // for input bodies joined from several gRPC buffers
 	opts    Options
 	log     hclog.Logger
 
@@ -140,6 +141,7 @@ func New[S Session](catalog Catalog, open func(context.Context, *udfcatalog.UDF,
 			return sess, nil
 		},
 		mem:    mem,
+		bodies: newBodyPool(mem),
 		opts:   opts,
 		log:    opts.Logger,
 		health: health.NewServer(),
