@@ -9,7 +9,7 @@ import (
 
 // bodyPool is the allocator for input bodies that arrived in several gRPC
 // buffers and are joined into one: a few freed buffers of each power-of-two
-// size are kept for the next batch, so a stream of large batches does not
+// size (16 MiB in all) are kept for the next batch, so a stream of large batches does not
 // allocate, zero and collect one fresh buffer per batch. The joined body
 // is overwritten whole before anything reads it, so a reused buffer's old
 // bytes are never seen. Everything else goes to the server's allocator.
@@ -17,12 +17,16 @@ type bodyPool struct {
 	mem  memory.Allocator
 	mu   sync.Mutex
 	free map[int][][]byte // by size class; each slice has len == cap == its class
+	kept int              // bytes in free
 }
 
 const (
 	minPooled    = 64 << 10 // below, gRPC's single-buffer bodies need no join
 	maxPooled    = 32 << 20
-	keepPerClass = 8
+	keepPerClass = 4
+	// keepBytes bounds what the pool holds in all: enough for the batches
+	// in flight of a few exchanges, not a burst's high-water mark.
+	keepBytes = 16 << 20
 )
 
 func newBodyPool(mem memory.Allocator) *bodyPool {
@@ -46,6 +50,7 @@ func (p *bodyPool) Allocate(size int) []byte {
 	if n := len(list); n > 0 {
 		b := list[n-1]
 		p.free[class] = list[:n-1]
+		p.kept -= class
 		p.mu.Unlock()
 		return b[:size:class]
 	}
@@ -71,8 +76,9 @@ func (p *bodyPool) Free(b []byte) {
 	}
 	b = b[:class]
 	p.mu.Lock()
-	if len(p.free[class]) < keepPerClass {
+	if len(p.free[class]) < keepPerClass && p.kept+class <= keepBytes {
 		p.free[class] = append(p.free[class], b)
+		p.kept += class
 		b = nil
 	}
 	p.mu.Unlock()
@@ -91,4 +97,5 @@ func (p *bodyPool) drain() {
 		}
 		delete(p.free, class)
 	}
+	p.kept = 0
 }

@@ -42,9 +42,20 @@ func TestBodyPool(t *testing.T) {
 	for _, x := range many { // more than are kept: the rest go back at once
 		p.Free(x)
 	}
+	var big [][]byte
+	for range keepPerClass {
+		big = append(big, p.Allocate(8<<20))
+	}
+	for _, x := range big { // 32 MiB: over the total, so not all are kept
+		p.Free(x)
+	}
 	p.mu.Lock()
 	kept := len(p.free[1<<20])
+	bytes := p.kept
 	p.mu.Unlock()
+	if bytes > keepBytes {
+		t.Errorf("the pool keeps %d bytes, over its %d", bytes, keepBytes)
+	}
 	if kept != keepPerClass {
 		t.Errorf("%d buffers of 1 MiB kept, want %d", kept, keepPerClass)
 	}

@@ -120,10 +120,11 @@ func (b *bench) configuration(ctx context.Context, w workload, rows, streams int
 }
 
 // calibrate returns how many batches per stream make a run last about the
-// plan's duration, as testing.B does: one batch per stream, then (if that
-// was quick) a run sized for a tenth of the duration, then the size for
-// all of it from the last rate. The runs are not recorded; they also warm
-// the server up.
+// plan's duration, as testing.B does: one batch per stream, then runs
+// sized for a tenth of the duration until one lasts that long (a server
+// still warming up, such as a Python worker's first calls, makes the first
+// rates too low), then the size for all of it from the last rate. The runs
+// are not recorded; they also warm the server up.
 func (b *bench) calibrate(run func(n int) (rep, error), rows, streams int) (int, error) {
 	p := b.cfg.plan
 	sized := func(got rep, frac float64) int {
@@ -136,13 +137,20 @@ func (b *bench) calibrate(run func(n int) (rep, error), rows, streams int) (int,
 	if err != nil {
 		return 0, err
 	}
-	if next := sized(got, 0.1); next > n {
-		if got, err = run(next); err != nil {
+	for range maxCalibrations {
+		if got.elapsed >= p.duration/10 || n >= maxRowsPerStream/rows {
+			break
+		}
+		n = max(sized(got, 0.1), min(2*n, maxRowsPerStream/rows))
+		if got, err = run(n); err != nil {
 			return 0, err
 		}
 	}
 	return sized(got, 1), nil
 }
+
+// maxCalibrations bounds the sizing runs of calibrate.
+const maxCalibrations = 5
 
 // summarize pools the streams of one repetition.
 func summarize(stats []streamStats, elapsed time.Duration) rep {
