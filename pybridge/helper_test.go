@@ -20,7 +20,7 @@ import (
 // and 4 (and maps the shared memory on fd 5) as the scenario in
 // FLETCH_FAKE_MODE says.
 
-func fakeInterpreter(t *testing.T, mode string) Interpreter {
+func fakeInterpreter(t testing.TB, mode string) Interpreter {
 	t.Helper()
 	script := filepath.Join(t.TempDir(), "python")
 	body := fmt.Sprintf("#!/bin/sh\nexec %q -test.run='^TestHelperProcess$' -test.v=false\n", os.Args[0])

@@ -36,7 +36,7 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-func startPool(t *testing.T, mode string, workers int, mutate ...func(*Config)) (*Pool, *logBuffer) {
+func startPool(t testing.TB, mode string, workers int, mutate ...func(*Config)) (*Pool, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
 	cfg := Config{

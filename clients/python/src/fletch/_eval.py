@@ -713,7 +713,7 @@ class VectorizedEvaluator(_Evaluator):
         count = batch.num_rows
         try:
             returned = self._function(*columns)
-            if inspect.isawaitable(returned):
+            if not isinstance(returned, pa.Array) and inspect.isawaitable(returned):
                 returned = event_loop().run_until_complete(returned)
             result = self._normalize(returned, count)
         except Exception as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import sys
@@ -144,14 +145,22 @@ class UdfSpec(SpecBase):
     def output_schema(self) -> pa.Schema:
         """The result column, nullable even when the function never returns None: a null argument it does
         not take, or a failed row under ``on_error="null"``, makes the row null (docs/types.md)."""
-        return pa.schema([pa.field(self.name, self.result.type, nullable=True)])
+        return self._output_schemas[0]
+
+    @functools.cached_property
+    def _output_schemas(self) -> tuple[pa.Schema, pa.Schema]:
+        """The output schema, and the same with the error column: made once, since a worker's every call
+        would otherwise build them again."""
+        plain = pa.schema([pa.field(self.name, self.result.type, nullable=True)])
+        return plain, plain.append(pa.field(ERROR_COLUMN, pa.utf8(), nullable=True))
 
     def outputs(self, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
         """What a worker returns for batch: one batch of the results and, under ``on_error="error_column"``
         when some row failed, its ``error`` column."""
         result, errors = self.evaluate_with_errors(batch)
-        columns = [result] if errors is None else [result, errors]
-        return [pa.record_batch(columns, names=[self.name, ERROR_COLUMN][: len(columns)])]
+        if errors is None:
+            return [pa.RecordBatch.from_arrays([result], schema=self._output_schemas[0])]
+        return [pa.RecordBatch.from_arrays([result, errors], schema=self._output_schemas[1])]
 
     def evaluate_with_errors(self, batch: pa.RecordBatch) -> tuple[pa.Array, pa.Array | None]:
         """evaluate, applying the UDF's ``on_error`` policy to rows that fail.

@@ -9,7 +9,6 @@ the function's name.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import faulthandler
 import gc
@@ -24,11 +23,13 @@ import struct
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from fletch import _protocol as proto
+from fletch._errors import UdfError as _UdfError
 
 COOKIE_KEY = "FLETCH_WORKER_COOKIE"
 COOKIE_VALUE = "5b1cf6b0-fletch-worker"
@@ -63,14 +64,6 @@ class _Log:
         line = (json.dumps(entry, default=str) + "\n").encode()
         with self._lock:
             os.write(self._fd, line)
-
-    @contextlib.contextmanager
-    def running(self, function: str) -> Iterator[None]:
-        self.function = function
-        try:
-            yield
-        finally:
-            self.function = None
 
 
 class _LineWriter(io.TextIOBase):
@@ -132,8 +125,6 @@ class Worker:
         self._held: list[tuple[int, _Token]] = []
 
     def serve(self) -> int:
-        import pyarrow as pa
-
         self._channel.write(
             proto.HELLO,
             header={
@@ -221,8 +212,6 @@ class Worker:
         return {"functions": functions, "errors": errors}
 
     def _call(self, frame: proto.Frame) -> None:
-        from fletch import UdfError
-
         udf = self._order[frame.fn] if frame.fn < len(self._order) else None
         name = udf.name if udf is not None else f"#{frame.fn}"
         token = _Token() if frame.flags & proto.FLAG_SHM else None
@@ -232,11 +221,15 @@ class Worker:
         try:
             if udf is None:
                 raise LookupError(f"this worker has no UDF #{frame.fn}")
-            with self._log.running(name):
+            # What log lines of the call are tagged with (not a context manager: this runs per batch).
+            self._log.function = name
+            try:
                 outs, flags = self._run(udf, name, frame, token)
+            finally:
+                self._log.function = None
             placed = self._place(frame.id, outs or [], frame.shm_len or len(frame.body))
             del outs
-        except UdfError as exc:
+        except _UdfError as exc:
             error = _error(name, exc.row, exc.exc_type, exc.message, exc.traceback)
         except Exception as exc:
             error = _error(name, None, type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
@@ -254,8 +247,6 @@ class Worker:
         self, udf: Any, name: str, frame: proto.Frame, token: _Token | None
     ) -> tuple[list[Any] | None, int]:
         """One operation of a call: the output batches (None for open and close) and the result's flags."""
-        import pyarrow as pa
-
         op = frame.op
         if op == proto.OP_OPEN:
             schema = pa.ipc.read_schema(self._input(frame, token))
@@ -301,8 +292,6 @@ class Worker:
 
     def _input(self, frame: proto.Frame, token: _Token | None) -> Any:
         """The call's input message, over shared memory without copying when it lies there."""
-        import pyarrow as pa
-
         if token is None or self._shm is None:
             return pa.py_buffer(frame.body)
         self._shm.check_request(frame.shm_off, frame.shm_len)
@@ -311,8 +300,6 @@ class Worker:
     def _input_schema(self, udf: Any) -> Any:
         schema = self._input_schemas.get(udf.name)
         if schema is None:
-            import pyarrow as pa
-
             schema = pa.schema([pa.field(p.name, p.type) for p in udf.params])
             self._input_schemas[udf.name] = schema
         return schema
