@@ -80,7 +80,12 @@ func (s *Server) doAction(ctx context.Context, action *flight.Action) ([]byte, e
 		if s.opts.Admin == nil {
 			return nil, fmt.Errorf("%w: %s: live registration is off on this server (start it with --live-registration)", errDisabled, action.Type)
 		}
-		return s.admin(ctx, action)
+		if c := callerFrom(ctx); !c.Admin {
+			return nil, fmt.Errorf("%w: %s needs a token with the admin scope; %q has only call", errForbidden, action.Type, c.Name)
+		}
+		body, err := s.admin(ctx, action)
+		s.log.Info("admin action", "action", action.Type, "caller", callerFrom(ctx).Name, "peer", peerAddr(ctx), "ok", err == nil)
+		return body, err
 	}
 	var names []string
 	for _, a := range s.actionTypes() {

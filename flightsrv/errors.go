@@ -51,7 +51,9 @@ func toStatus(err error) error {
 		code = codes.DeadlineExceeded
 	case errors.Is(err, udfcatalog.ErrNotFound), errors.Is(err, udfcatalog.ErrModuleNotFound):
 		code = codes.NotFound
-	case errors.Is(err, errDisabled):
+	case errors.Is(err, errUnauthenticated):
+		code = codes.Unauthenticated
+	case errors.Is(err, errDisabled), errors.Is(err, errForbidden):
 		code = codes.PermissionDenied
 	case errors.Is(err, udfcatalog.ErrDuplicate):
 		code = codes.AlreadyExists

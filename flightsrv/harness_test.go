@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fletch-udf/fletch/exec"
@@ -42,6 +43,8 @@ type harnessConfig struct {
 	wrap func(fn *udfcatalog.UDF, s exec.Session) exec.Session
 	// openErr, if set, may fail an open before the executor sees it.
 	openErr func(fn *udfcatalog.UDF) error
+	// clientCreds, if set, replaces the client's plaintext transport.
+	clientCreds credentials.TransportCredentials
 }
 
 func newHarness(t testing.TB, cfg harnessConfig) *harness {
@@ -76,8 +79,12 @@ func newHarness(t testing.TB, cfg harnessConfig) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, mem: mem, addr: lis.Addr().String(), cancel: cancel, served: make(chan error, 1)}
 	go func() { h.served <- srv.Serve(ctx, lis) }()
+	creds := cfg.clientCreds
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
 	h.client, err = flight.NewClientWithMiddleware(h.addr, nil, nil,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)))
 	if err != nil {
 		t.Fatal(err)

@@ -64,6 +64,8 @@ type callInfo struct {
 	function string
 	batches  int64
 	rows     int64
+	// caller and peer say who called, for servers with authentication.
+	caller, peer string
 }
 
 type callInfoKey struct{}
@@ -92,18 +94,44 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 		s.logCall(info.FullMethod, ci, time.Since(start), err)
 		err = capMessage(err)
 	}()
-	return handler(srv, streamWithContext{ss, context.WithValue(ss.Context(), callInfoKey{}, ci)})
+	ctx, err := s.admit(ss.Context(), info.FullMethod, ci)
+	if err != nil {
+		return err
+	}
+	return handler(srv, streamWithContext{ss, ctx})
 }
 
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	ci := &callInfo{}
 	start := time.Now()
 	defer func() {
 		s.recoverInto(&err, info.FullMethod, "")
 		err = toStatus(err)
-		s.logCall(info.FullMethod, &callInfo{}, time.Since(start), err)
+		s.logCall(info.FullMethod, ci, time.Since(start), err)
 		err = capMessage(err)
 	}()
+	ctx, err = s.admit(ctx, info.FullMethod, ci)
+	if err != nil {
+		return nil, err
+	}
 	return handler(ctx, req)
+}
+
+// admit authenticates a call and returns its context, which carries ci
+// and the Caller.
+func (s *Server) admit(ctx context.Context, method string, ci *callInfo) (context.Context, error) {
+	if s.authRequired() {
+		ci.peer = peerAddr(ctx)
+	}
+	caller, err := s.authenticate(ctx, method)
+	if err == nil {
+		err = authorizeMethod(caller, method)
+	}
+	ci.caller = caller.Name
+	if err != nil {
+		return nil, err
+	}
+	return context.WithValue(context.WithValue(ctx, callInfoKey{}, ci), callerKey{}, caller), nil
 }
 
 // recoverInto turns a panic in the calling goroutine into an INTERNAL error.
@@ -120,6 +148,9 @@ func (s *Server) logCall(method string, ci *callInfo, took time.Duration, err er
 	args := []any{"method", method, "duration", took}
 	if ci.function != "" {
 		args = append(args, "function", ci.function, "batches", ci.batches, "rows", ci.rows)
+	}
+	if ci.peer != "" {
+		args = append(args, "peer", ci.peer, "caller", ci.caller)
 	}
 	level := hclog.Debug
 	if err != nil {

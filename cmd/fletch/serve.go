@@ -49,6 +49,10 @@ type serveConfig struct {
 	liveRegistration bool
 	workerTransport  string
 	pprofListen      string
+	authTokens       string
+	tlsCert          string
+	tlsKey           string
+	tlsClientCA      string
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -71,7 +75,11 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.stateKeyFile, "state-key-file", "", "`file` whose contents sign aggregate states (servers that exchange states need the same one; default: a random key per process)")
 	fs.BoolVar(&c.watch, "watch", false, "reload Python modules when their files in --udf-dir change")
 	fs.DurationVar(&c.watchInterval, "watch-interval", time.Second, "how often --watch looks for changes")
-	fs.BoolVar(&c.liveRegistration, "live-registration", false, "allow the register, unregister and reload actions (no authentication: trusted networks only)")
+	fs.BoolVar(&c.liveRegistration, "live-registration", false, "allow the register, unregister and reload actions (with --auth-tokens, to tokens with the admin scope)")
+	fs.StringVar(&c.authTokens, "auth-tokens", "", "require a bearer token on every call but health: `file` with lines NAME TOKEN [call] [admin], re-read on SIGHUP")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve TLS with this PEM certificate `file` (chain)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "the PEM private key `file` of --tls-cert")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca", "", "require client certificates signed by the CAs in this PEM `file` (mutual TLS); a verified certificate authenticates with scope call")
 	fs.DurationVar(&c.callTimeout, "call-timeout", 60*time.Second, "a Python UDF call taking longer is cancelled and its worker replaced")
 	fs.StringVar(&c.workerTransport, "worker-transport", defaultTransport(), "how batches reach Python workers: `shm` (shared memory, Linux) or pipe")
 	fs.StringVar(&c.pprofListen, "pprof-listen", "", "serve Go's net/http/pprof profiles on `address` (for profiling; never expose it)")
@@ -119,6 +127,24 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if cfg.workerTransport == "shm" && !pybridge.SharedMemory {
 		return &usageError{msg: "--worker-transport shm: shared memory is only built for Linux; use pipe"}
+	}
+	tlsConfig, err := loadTLS(cfg.tlsCert, cfg.tlsKey, cfg.tlsClientCA)
+	if err != nil {
+		return err
+	}
+	var auth flightsrv.Authenticator
+	if cfg.authTokens != "" {
+		var stop func()
+		if auth, stop, err = loadAuth(ctx, cfg.authTokens, log); err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if !isLoopback(cfg.listen) && auth == nil && cfg.tlsClientCA == "" {
+		if cfg.liveRegistration {
+			return &usageError{msg: fmt.Sprintf("--live-registration on %s, which is not a loopback address, needs --auth-tokens or --tls-client-ca: anyone who reaches it could run code as this server's user", cfg.listen)}
+		}
+		log.Warn("serving on a non-loopback address without authentication: anyone who reaches it may call every UDF; see --auth-tokens", "address", cfg.listen)
 	}
 	if cfg.pprofListen != "" {
 		stop, err := servePprof(cfg.pprofListen, log)
@@ -169,6 +195,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxTableRows:    cfg.tableBatchRows,
 		DrainTimeout:    cfg.drainTimeout,
 		Admin:           admin,
+		Auth:            auth,
+		TLS:             tlsConfig,
 	})
 	for _, fn := range catalog.List() {
 		log.Info("function", "signature", fn.Signature(), "language", fn.Language, "version", fn.Version)

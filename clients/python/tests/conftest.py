@@ -92,13 +92,22 @@ class Server:
     stderr_path: Path
     args: tuple[str, ...]
     failed_to_start: bool = False
+    tls_root_certs: bytes | None = None
+    client_cert: tuple[bytes, bytes] | None = None  # (chain, key) for mutual TLS
     _clients: list[flight.FlightClient] = dataclasses.field(default_factory=list)
 
     def client(self) -> flight.FlightClient:
         """A new client for this server; it is closed when the server stops."""
-        c = flight.FlightClient(self.location)
+        c = flight.FlightClient(self.location, **self.tls_kwargs())
         self._clients.append(c)
         return c
+
+    def tls_kwargs(self) -> dict[str, bytes]:
+        """The FlightClient arguments for this server's TLS, if any."""
+        kwargs = {} if self.tls_root_certs is None else {"tls_root_certs": self.tls_root_certs}
+        if self.client_cert is not None:
+            kwargs["cert_chain"], kwargs["private_key"] = self.client_cert
+        return kwargs
 
     def stderr_text(self) -> str:
         """Everything the server has logged so far."""
@@ -248,12 +257,17 @@ class Launcher:
         env: Mapping[str, str] | None = None,
         listen: str | None = None,
         log_level: str | None = "debug",
+        tls_root_certs: bytes | None = None,
+        client_cert: tuple[bytes, bytes] | None = None,
     ) -> Server:
         """Start ``fletch serve`` and wait until it answers ListFlights.
 
         listen: the address to pass as --listen; by default a free port on
         127.0.0.1. Pass listen="" to leave --listen off (the address must then
-        come from env, and is read from FLETCH_LISTEN).
+        come from env, and is read from FLETCH_LISTEN). tls_root_certs: the
+        CA of a server started with --tls-cert; its location is grpc+tls.
+        client_cert: (chain, key) for a server started with --tls-client-ca.
+        A server that answers UNAUTHENTICATED (one with --auth-tokens) is up.
         """
         for attempt in range(STARTUP_ATTEMPTS):
             address = listen if listen is not None else f"127.0.0.1:{free_port()}"
@@ -267,7 +281,7 @@ class Launcher:
             if log_level is not None:
                 cmd += ["--log-level", log_level]
             cmd += list(args)
-            server = self._spawn(cmd, env, address)
+            server = self._spawn(cmd, env, address, tls_root_certs, client_cert)
             if server is not None:
                 return server
             if listen is not None or attempt == STARTUP_ATTEMPTS - 1:
@@ -275,7 +289,14 @@ class Launcher:
         last = self.servers[-1]
         pytest.fail(f"fletch exited before serving: {last.describe()}", pytrace=False)
 
-    def _spawn(self, cmd: list[str], env: Mapping[str, str] | None, address: str) -> Server | None:
+    def _spawn(
+        self,
+        cmd: list[str],
+        env: Mapping[str, str] | None,
+        address: str,
+        tls_root_certs: bytes | None,
+        client_cert: tuple[bytes, bytes] | None,
+    ) -> Server | None:
         stderr_path = self.log_dir / f"fletch-{len(self.servers)}.stderr"
         with stderr_path.open("wb") as stderr:
             process = subprocess.Popen(
@@ -285,8 +306,14 @@ class Launcher:
                 stderr=stderr,
                 env=server_env(env),
             )
+        scheme = "grpc" if tls_root_certs is None else "grpc+tls"
         server = Server(
-            process=process, location=f"grpc://{address}", stderr_path=stderr_path, args=tuple(cmd)
+            process=process,
+            location=f"{scheme}://{address}",
+            stderr_path=stderr_path,
+            args=tuple(cmd),
+            tls_root_certs=tls_root_certs,
+            client_cert=client_cert,
         )
         self.servers.append(server)
         log.debug("started %s", server.describe())
@@ -300,9 +327,11 @@ class Launcher:
             if time.monotonic() > deadline:
                 server.stop()
                 pytest.fail(f"fletch did not answer within {STARTUP_TIMEOUT_S} s: {server.describe()}")
-            with flight.FlightClient(server.location) as probe:
+            with flight.FlightClient(server.location, **server.tls_kwargs()) as probe:
                 try:
                     probe.wait_for_available(timeout=POLL_ATTEMPT_S)
+                    return server
+                except flight.FlightUnauthenticatedError:
                     return server
                 except (flight.FlightUnavailableError, flight.FlightTimedOutError):
                     continue

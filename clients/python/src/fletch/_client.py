@@ -113,6 +113,8 @@ class Client:
             when tls_root_certs is given).
         token: sent as ``authorization: Bearer <token>`` on every call.
         tls_root_certs: PEM certificates to verify a ``grpc+tls`` server with (default: the system's).
+        tls_cert_chain, tls_private_key: the PEM client certificate and its key, for a server that
+            requires mutual TLS (``--tls-client-ca``).
         timeout: the default deadline of every call, in seconds (None: no deadline). Each method takes
             ``timeout=`` to override it; for ``call`` and ``call_stream`` it bounds the whole exchange.
         headers: more headers for every call.
@@ -132,6 +134,8 @@ class Client:
         *,
         token: str | None = None,
         tls_root_certs: bytes | str | None = None,
+        tls_cert_chain: bytes | str | None = None,
+        tls_private_key: bytes | str | None = None,
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
         middleware: Sequence[flight.ClientMiddlewareFactory] | None = None,
@@ -142,12 +146,17 @@ class Client:
             raise ValueError(f"max_in_flight must be a positive int, not {max_in_flight!r}")
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
-        self._location = _location(location, tls=tls_root_certs is not None)
+        self._location = _location(location, tls=tls_root_certs is not None or tls_cert_chain is not None)
         kwargs: dict[str, Any] = {}
-        if tls_root_certs is not None:
-            kwargs["tls_root_certs"] = (
-                tls_root_certs.encode() if isinstance(tls_root_certs, str) else tls_root_certs
-            )
+        if (tls_cert_chain is None) != (tls_private_key is None):
+            raise ValueError("tls_cert_chain and tls_private_key go together")
+        for arg, pem in (
+            ("tls_root_certs", tls_root_certs),
+            ("cert_chain", tls_cert_chain),
+            ("private_key", tls_private_key),
+        ):
+            if pem is not None:
+                kwargs[arg] = pem.encode() if isinstance(pem, str) else pem
         if middleware:
             kwargs["middleware"] = list(middleware)
         if override_hostname is not None:

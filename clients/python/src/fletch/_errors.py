@@ -15,6 +15,7 @@ __all__ = [
     "DeadlineExceeded",
     "FletchError",
     "MessageTooLarge",
+    "PermissionDenied",
     "ServerError",
     "SignatureMismatch",
     "UdfError",
@@ -127,6 +128,11 @@ class Unauthenticated(FletchError):
     """The server refused the call's credentials (gRPC ``UNAUTHENTICATED``)."""
 
 
+class PermissionDenied(FletchError, PermissionError):
+    """The credentials are valid but lack the scope the call needs, such as ``admin`` for live
+    registration, or the action is disabled on this server (gRPC ``PERMISSION_DENIED``)."""
+
+
 class DeadlineExceeded(FletchError, TimeoutError):
     """The call's deadline passed, or a Python UDF exceeded the server's ``--call-timeout``
     (gRPC ``DEADLINE_EXCEEDED``)."""
@@ -152,6 +158,7 @@ for _cls in (
     WorkerCrashed,
     Unavailable,
     Unauthenticated,
+    PermissionDenied,
     DeadlineExceeded,
     MessageTooLarge,
     Cancelled,
@@ -168,6 +175,7 @@ ERRORS_BY_CODE: Final[dict[str, type[FletchError]]] = {
     "ABORTED": WorkerCrashed,
     "UNAVAILABLE": Unavailable,
     "UNAUTHENTICATED": Unauthenticated,
+    "PERMISSION_DENIED": PermissionDenied,
     "DEADLINE_EXCEEDED": DeadlineExceeded,
     "RESOURCE_EXHAUSTED": MessageTooLarge,
     "CANCELLED": Cancelled,
