@@ -303,7 +303,7 @@ MESSAGES: list[tuple[type[BaseException], str, type[fletch.FletchError], str, st
     (
         flight.FlightUnauthorizedError,
         "Flight returned unauthorized error, with message: no",
-        fletch.ServerError,
+        fletch.PermissionDenied,
         "PERMISSION_DENIED",
         "no",
     ),
@@ -349,6 +349,7 @@ def test_one_table() -> None:
         "ABORTED": fletch.WorkerCrashed,
         "UNAVAILABLE": fletch.Unavailable,
         "UNAUTHENTICATED": fletch.Unauthenticated,
+        "PERMISSION_DENIED": fletch.PermissionDenied,
         "DEADLINE_EXCEEDED": fletch.DeadlineExceeded,
         "RESOURCE_EXHAUSTED": fletch.MessageTooLarge,
         "CANCELLED": fletch.Cancelled,
